@@ -1,0 +1,140 @@
+"""Train the Keras and the PyTorch pipelines on one spec and prove that their curves line up.
+
+    python compare.py                  # defaults: aligned mode, 10 epochs, both sides
+    python compare.py --quick          # a smoke run, well under a minute
+    python compare.py --torch-set train.lr=1e-2 --quick   # a one-sided change: the verdict must fail
+
+Exit status: 0 every parity check passed; 1 a check failed; 2 a usage, spec or data error;
+3 a side crashed.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.cli import add_spec_options, spec_overrides
+from shared.mnist import DataError, load_mnist
+from shared.parity import parity_checks, verdict
+from shared.report import checks_table, epoch_table, plot_curves, test_table, write_report
+from shared.results import read_result, write_json
+from shared.spec import MODES, SpecError, load_spec
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
+SIDES = ("keras", "torch")
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n")[0])
+    add_spec_options(parser)
+    parser.add_argument("--mode", choices=MODES, default="aligned",
+                        help="aligned (default): same initial weights and sample order on both sides; "
+                             "independent: nothing shared but the spec and the seed")
+    parser.add_argument("--keras-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec value on the Keras side only")
+    parser.add_argument("--torch-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec value on the PyTorch side only")
+    parser.add_argument("--quick", action="store_true", help="the spec's [quick] smoke configuration")
+    parser.add_argument("--out", help="output directory (default: runs/<timestamp>/; never overwritten)")
+    return parser.parse_args(argv)
+
+
+def new_run_dir(out: str | None) -> Path:
+    if out:
+        path = Path(out)
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"--out {out} already holds files: choose a new directory "
+                                  f"(compare.py never overwrites an earlier run)")
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / stamp
+        n = 1
+        while path.exists():
+            n += 1
+            path = Path("runs") / f"{stamp}-{n}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> tuple[int, str]:
+    """Run one side in a process of its own, echoing its output; return (exit status, end of its output)."""
+    cmd = [sys.executable, "-m", f"{side}_impl.train", "--mode", args.mode, "--out", str(out),
+           "--device", args.device, *(["--quick"] if args.quick else []),
+           *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
+           *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]]]
+    print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
+    tail: collections.deque[bytes] = collections.deque(maxlen=64)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as proc:
+        for chunk in iter(lambda: proc.stdout.read1(4096), b""):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            tail.append(chunk)
+    return proc.returncode, b"".join(tail).decode(errors="replace")[-3000:]
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        import signal
+        return f"killed by signal {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        spec = load_spec(spec_overrides(args), quick=args.quick)
+        for side_sets in (args.keras_set, args.torch_set):
+            load_spec([*spec_overrides(args), *side_sets], quick=args.quick)
+        load_mnist(args.data_dir, download=args.download)  # fetched and verified once, before either side runs
+        out_dir = new_run_dir(args.out)
+    except (SpecError, DataError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+    command = " ".join(["python", *sys.argv]) if argv is None else " ".join(["python", "compare.py", *argv])
+    print(f"mnist-parity: Keras vs PyTorch, {args.mode} mode, {spec.train.epochs} epochs; results in {out_dir}/")
+    write_json(out_dir / "spec.json", {"spec": spec.to_dict(), "mode": args.mode, "command": command,
+                                       "keras_set": args.keras_set, "torch_set": args.torch_set})
+    results, crashed = {}, []
+    for side, side_sets in zip(SIDES, (args.keras_set, args.torch_set)):
+        path = out_dir / f"{side}.json"
+        code, tail = run_side(side, args, side_sets, path)
+        if code == EXIT_USAGE and not path.exists():
+            print(f"error: the {side} side refused its arguments (see above)", file=sys.stderr)
+            return EXIT_USAGE
+        if code not in (0, 1) or not path.exists():
+            crashed.append(side)
+            print(f"\n!!! the {side} side crashed ({describe_exit(code)}); the end of its output:\n{tail}",
+                  file=sys.stderr)
+            results[side] = None
+        else:
+            results[side] = read_result(path)
+
+    keras, torch = results["keras"], results["torch"]
+    checks = parity_checks(keras, torch, spec, args.mode)
+    line = verdict(checks, args.mode)
+    notes = [f"the {side} side crashed: no result" for side in crashed]
+    notes += [f"one-sided overrides: {side} {' '.join(sets)}" for side, sets in
+              (("keras", args.keras_set), ("torch", args.torch_set)) if sets]
+    write_json(out_dir / "parity.json", {"mode": args.mode, "passed": all(c.passed for c in checks),
+                                         "verdict": line, "checks": [c.to_dict() for c in checks]})
+    write_report(out_dir / "report.md", keras, torch, checks, line, args.mode, command, notes)
+    plot_curves(out_dir / "curves.png", keras, torch, spec, args.mode)
+
+    print(f"\n{epoch_table(keras, torch)}\n\n{test_table(keras, torch)}\n\n{checks_table(checks)}\n")
+    for note in notes:
+        print(f"note: {note}")
+    print(f"{line}\nreport: {out_dir / 'report.md'}  curves: {out_dir / 'curves.png'}")
+    if crashed:
+        return EXIT_CRASH
+    return EXIT_PASS if all(c.passed for c in checks) else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

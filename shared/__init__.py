@@ -1,0 +1,1 @@
+"""What both pipelines share: the spec, the MNIST files and split, alignment, results, parity."""

@@ -1,0 +1,96 @@
+"""The command line both `python -m keras_impl.train` and `python -m torch_impl.train` share."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shared.mnist import DataError
+from shared.results import validate_result, write_json
+from shared.spec import MODES, Spec, SpecError, load_spec
+from shared.splits import Splits, load_splits
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+
+
+class DeviceError(RuntimeError):
+    """--device gpu where the framework sees no GPU."""
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The options that shape the spec: the same in both sides and in compare.py."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec value, e.g. --set train.lr=3e-4 (repeatable)")
+    parser.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="auto: the GPU when the framework sees one, else the CPU")
+    parser.add_argument("--data-dir", help="a directory with the four MNIST IDX files "
+                        "(default: $MNIST_PARITY_DATA, else the copy bundled in shared/data/mnist)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch MNIST from the canonical mirrors into the cache if it is missing")
+
+
+def side_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Train the MNIST MLP of shared/spec.toml.")
+    add_spec_options(parser)
+    parser.add_argument("--out", help="write the run's JSON result here")
+    parser.add_argument("--save-model", help="save the trained model in the framework's native format")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--mode", choices=MODES, default="independent",
+                        help="aligned: initial weights and sample order from shared/align.py")
+    parser.add_argument("--align-seed", type=int,
+                        help="seed of the shared weights and order in aligned mode (default: the run's seed)")
+    parser.add_argument("--quick", action="store_true", help="apply the spec's [quick] overrides")
+    return parser
+
+
+def spec_overrides(args: argparse.Namespace) -> list[str]:
+    extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
+    extra += [f"train.seed={args.seed}"] if args.seed is not None else []
+    return [*args.overrides, *extra]
+
+
+def fail_usage(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
+    """The spec and the data, or exit 2 with a message that names the problem and the fix."""
+    try:
+        spec = load_spec(spec_overrides(args), quick=args.quick)
+        if args.align_seed is None:
+            args.align_seed = spec.train.seed
+        return spec, load_splits(spec, args.data_dir, args.download)
+    except (SpecError, DataError) as err:
+        fail_usage(str(err))
+
+
+def finish(result: dict, args: argparse.Namespace, save_model) -> int:
+    """Validate and write the JSON result, save the model, print the summary; return the exit status."""
+    validate_result(result)
+    if args.save_model and result["status"] == "ok":
+        Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
+        save_model(args.save_model)
+    if args.out:
+        write_json(args.out, result)
+    print(summary(result, args))
+    return EXIT_OK if result["status"] == "ok" else EXIT_DIVERGED
+
+
+def summary(result: dict, args: argparse.Namespace) -> str:
+    lines = [f"\n{result['framework']} on {result['device']}, mode {result['mode']}, seed {result['seed']}"]
+    lines.append(f"{'epoch':>5} {'loss':>8} {'acc':>7} {'val_loss':>8} {'val_acc':>7} {'sec':>6}")
+    for h in result["history"]:
+        lines.append(f"{h['epoch']:>5} {h['train_loss']:>8.4f} {h['train_accuracy']:>7.4f} "
+                     f"{h['val_loss']:>8.4f} {h['val_accuracy']:>7.4f} {h['seconds']:>6.2f}")
+    if result["status"] == "ok":
+        lines.append(f"test loss {result['test']['loss']:.4f}, test accuracy {result['test']['accuracy']:.4f}, "
+                     f"{result['total_seconds']:.1f} s in all")
+    else:
+        lines.append(f"STOPPED: {result['message']}")
+    for what, path in (("result", args.out), ("model", args.save_model)):
+        if path and (what == "result" or result["status"] == "ok"):
+            lines.append(f"{what} written to {path}")
+    return "\n".join(lines)

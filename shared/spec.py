@@ -1,0 +1,275 @@
+"""Typed, validated access to spec.toml, the one spec both pipelines share.
+
+    spec = load_spec(["train.lr=3e-4", "model.hidden=[512,256,128]"])
+    spec.train.lr, spec.model.hidden, spec.to_dict()
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+SPEC_PATH = Path(__file__).with_name("spec.toml")
+
+OPTIMIZERS = ("adam",)
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+INTERPOLATIONS = ("bilinear", "nearest")
+KERNEL_INITS = ("glorot_uniform",)
+BIAS_INITS = ("zeros",)
+MODES = ("aligned", "independent")
+
+
+class SpecError(ValueError):
+    """A bad spec value or override; the message names the key, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    height: int
+    width: int
+    channels: int
+    num_classes: int
+    mean: float
+    std: float
+    validation_size: int
+    split_seed: int
+    train_subset: int
+    workers: int | str
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    enabled: bool
+    degrees: float
+    translate: float
+    scale: tuple[float, float]
+    interpolation: str
+    fill: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    hidden: tuple[int, ...]
+    activation: str
+    dropout: float
+    kernel_init: str
+    bias_init: str
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    optimizer: str
+    lr: float
+    beta1: float
+    beta2: float
+    epsilon: float
+    batch_size: int
+    epochs: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    test_accuracy: float
+    val_accuracy: float
+    val_loss: float
+    train_loss: float
+
+
+@dataclass(frozen=True)
+class ParitySpec:
+    min_test_accuracy: float
+    aligned: Tolerances
+    independent: Tolerances
+
+
+@dataclass(frozen=True)
+class Spec:
+    data: DataSpec
+    augment: AugmentSpec
+    model: ModelSpec
+    train: TrainSpec
+    parity: ParitySpec
+    quick: dict[str, Any]
+
+    @property
+    def input_dim(self) -> int:
+        return self.data.height * self.data.width * self.data.channels
+
+    def shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """The shapes contract of spec.toml, for a batch of `batch` images."""
+        d = self.data
+        return {
+            "raw": (batch, d.height, d.width),
+            "torch_sample": (d.channels, d.height, d.width),
+            "keras_sample": (d.height, d.width, d.channels),
+            "torch_batch": (batch, d.channels, d.height, d.width),
+            "keras_batch": (batch, d.height, d.width, d.channels),
+            "flat": (batch, self.input_dim),
+            "logits": (batch, d.num_classes),
+        }
+
+    def tolerances(self, mode: str) -> Tolerances:
+        return getattr(self.parity, mode)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+SECTIONS = {"data": DataSpec, "augment": AugmentSpec, "model": ModelSpec, "train": TrainSpec}
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise SpecError(f"spec value {key} = {value!r} is invalid: {allowed}. "
+                    f"Fix it in shared/spec.toml or with --set {key}=VALUE.")
+
+
+def _number(key: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(key, value, f"expected a number ({kind.__name__})")
+    if kind is int and not float(value).is_integer():
+        _fail(key, value, "expected a whole number")
+    return kind(value)
+
+
+def _check(key: str, ok: bool, value: Any, allowed: str) -> None:
+    if not ok:
+        _fail(key, value, allowed)
+
+
+def _coerce(cls: type, section: str, raw: dict[str, Any]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise SpecError(f"unknown spec key {section}.{unknown[0]}: allowed keys in [{section}] are "
+                        f"{', '.join(sorted(fields))}.")
+    missing = sorted(set(fields) - set(raw))
+    if missing:
+        raise SpecError(f"spec key {section}.{missing[0]} is missing: add it to [{section}] in shared/spec.toml.")
+    out = {}
+    for name, field in fields.items():
+        key, value = f"{section}.{name}", raw[name]
+        kind = field.type
+        if kind in ("int", "float"):
+            out[name] = _number(key, value, int if kind == "int" else float)
+        elif kind == "bool":
+            _check(key, isinstance(value, bool), value, "expected true or false")
+            out[name] = value
+        elif kind == "str":
+            _check(key, isinstance(value, str), value, "expected a string")
+            out[name] = value
+        elif kind == "tuple[int, ...]":
+            _check(key, isinstance(value, (list, tuple)), value, "expected a list of whole numbers, e.g. [256, 128]")
+            out[name] = tuple(_number(key, v, int) for v in value)
+        elif kind == "tuple[float, float]":
+            _check(key, isinstance(value, (list, tuple)) and len(value) == 2, value,
+                   "expected two numbers [low, high]")
+            out[name] = tuple(_number(key, v, float) for v in value)
+        elif kind == "int | str":
+            if value != "auto":
+                value = _number(key, value, int)
+            out[name] = value
+        else:  # "Tolerances": a sub-table such as [parity.aligned]
+            _check(key, isinstance(value, dict), value, "expected a table")
+            out[name] = _coerce(Tolerances, key, value)
+    return cls(**out)
+
+
+def _validate(spec: Spec) -> None:
+    d, a, m, t, p = spec.data, spec.augment, spec.model, spec.train, spec.parity
+    _check("data.height", d.height > 0, d.height, "must be > 0")
+    _check("data.width", d.width > 0, d.width, "must be > 0")
+    _check("data.channels", d.channels == 1, d.channels, "MNIST has 1 channel")
+    _check("data.num_classes", d.num_classes == 10, d.num_classes, "MNIST has 10 classes")
+    _check("data.std", d.std > 0, d.std, "must be > 0")
+    _check("data.validation_size", 0 < d.validation_size < 60000, d.validation_size,
+           "must be between 1 and 59,999 (the training set has 60,000 images)")
+    _check("data.train_subset", 0 <= d.train_subset <= 60000 - d.validation_size, d.train_subset,
+           f"must be 0 (all) or at most {60000 - d.validation_size} (the training images left after validation)")
+    _check("data.workers", d.workers == "auto" or d.workers >= 0, d.workers, 'must be "auto" or a count >= 0')
+    _check("augment.degrees", 0 <= a.degrees <= 180, a.degrees, "must be between 0 and 180")
+    _check("augment.translate", 0 <= a.translate <= 1, a.translate, "must be a fraction between 0 and 1")
+    _check("augment.scale", 0 < a.scale[0] <= a.scale[1], list(a.scale), "must be [low, high] with 0 < low <= high")
+    _check("augment.interpolation", a.interpolation in INTERPOLATIONS, a.interpolation,
+           f"allowed: {', '.join(INTERPOLATIONS)}")
+    _check("augment.fill", a.fill == 0, a.fill, "only 0 (black background) is supported: torchvision "
+           "blends any other fill through a resampled mask, which Keras does not")
+    _check("model.hidden", all(h > 0 for h in m.hidden), list(m.hidden), "every layer size must be > 0")
+    _check("model.activation", m.activation in ACTIVATIONS, m.activation, f"allowed: {', '.join(ACTIVATIONS)}")
+    _check("model.dropout", 0 <= m.dropout < 1, m.dropout, "must be in [0, 1)")
+    _check("model.kernel_init", m.kernel_init in KERNEL_INITS, m.kernel_init, f"allowed: {', '.join(KERNEL_INITS)}")
+    _check("model.bias_init", m.bias_init in BIAS_INITS, m.bias_init, f"allowed: {', '.join(BIAS_INITS)}")
+    _check("train.optimizer", t.optimizer in OPTIMIZERS, t.optimizer, f"allowed: {', '.join(OPTIMIZERS)}")
+    _check("train.lr", t.lr > 0, t.lr, "must be > 0")
+    _check("train.beta1", 0 <= t.beta1 < 1, t.beta1, "must be in [0, 1)")
+    _check("train.beta2", 0 <= t.beta2 < 1, t.beta2, "must be in [0, 1)")
+    _check("train.epsilon", t.epsilon > 0, t.epsilon, "must be > 0")
+    _check("train.batch_size", t.batch_size > 0, t.batch_size, "must be >= 1")
+    _check("train.epochs", t.epochs > 0, t.epochs, "must be >= 1")
+    _check("train.seed", t.seed >= 0, t.seed, "must be >= 0")
+    _check("parity.min_test_accuracy", 0 <= p.min_test_accuracy <= 1, p.min_test_accuracy, "must be in [0, 1]")
+    for mode in MODES:
+        for name, value in dataclasses.asdict(getattr(p, mode)).items():
+            _check(f"parity.{mode}.{name}", value > 0, value, "must be > 0")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'train.lr=3e-4' -> ('train.lr', 0.0003); the value is read as TOML, else as a bare string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SpecError(f"bad override {text!r}: expected KEY=VALUE, for example --set train.lr=3e-4")
+    try:
+        return key, tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def _apply(raw: dict[str, Any], key: str, value: Any) -> None:
+    *path, last = key.split(".")
+    node = raw
+    for i, part in enumerate(path):
+        if not isinstance(node.get(part), dict):
+            raise SpecError(f"unknown spec key {key}: [{'.'.join(path[:i + 1])}] is not a section of the spec; "
+                            f"sections are {', '.join(k for k, v in raw.items() if isinstance(v, dict))}.")
+        node = node[part]
+    if not path or last not in node or isinstance(node[last], dict):
+        where = ".".join(path) or "the top level"
+        keys = ", ".join(k for k, v in node.items() if not isinstance(v, dict))
+        raise SpecError(f"unknown spec key {key}: keys in {where} are {keys or '(none; name a section.key)'}.")
+    node[last] = value
+
+
+def spec_from_dict(raw: dict[str, Any], overrides: Iterable[str | tuple[str, Any]] = ()) -> Spec:
+    raw = json.loads(json.dumps(raw))  # a deep copy that also turns tuples into lists
+    for item in overrides:
+        _apply(raw, *(parse_override(item) if isinstance(item, str) else item))
+    unknown = sorted(set(raw) - {*SECTIONS, "parity", "quick"})
+    if unknown:
+        raise SpecError(f"unknown spec section [{unknown[0]}]: sections are {', '.join([*SECTIONS, 'parity', 'quick'])}.")
+    parts = {name: _coerce(cls, name, raw.get(name, {})) for name, cls in SECTIONS.items()}
+    spec = Spec(**parts, parity=_coerce(ParitySpec, "parity", raw.get("parity", {})), quick=dict(raw.get("quick", {})))
+    _validate(spec)
+    return spec
+
+
+def load_spec(overrides: Iterable[str] = (), quick: bool = False, path: str | os.PathLike | None = None) -> Spec:
+    """The spec from spec.toml, with the [quick] overrides when quick, then `overrides` (KEY=VALUE)."""
+    path = Path(path or SPEC_PATH)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SpecError(f"cannot read the spec {path}: {err}") from err
+    quick_items = list(raw.get("quick", {}).items()) if quick else []
+    return spec_from_dict(raw, [*quick_items, *overrides])

@@ -1,0 +1,1 @@
+"""The MNIST MLP pipeline in PyTorch + torchvision, mirroring keras_impl/ file for file."""
