@@ -61,12 +61,16 @@ def new_run_dir(out: str | None) -> Path:
     return path
 
 
+def side_command(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
+    return [sys.executable, "-m", f"{side}_impl.train", "--mode", args.mode, "--out", str(out),
+            "--device", args.device, *(["--quick"] if args.quick else []),
+            *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
+            *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]]]
+
+
 def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> tuple[int, str]:
     """Run one side in a process of its own, echoing its output; return (exit status, end of its output)."""
-    cmd = [sys.executable, "-m", f"{side}_impl.train", "--mode", args.mode, "--out", str(out),
-           "--device", args.device, *(["--quick"] if args.quick else []),
-           *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
-           *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]]]
+    cmd = side_command(side, args, side_sets, out)
     print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
     tail: collections.deque[bytes] = collections.deque(maxlen=64)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

@@ -31,19 +31,19 @@ def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
 class History(keras.callbacks.Callback):
     """One row per epoch in the shared schema, with its wall time; stops on a non-finite loss."""
 
-    def __init__(self):
+    def __init__(self, spec: Spec):
         super().__init__()
+        self.spec = spec
         self.rows: list[dict] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = float(logs["loss"])
-        if not math.isfinite(loss):
-            raise Diverged(f"training loss became {loss} at batch {batch + 1} of epoch {len(self.rows) + 1}: "
-                           f"lower train.lr (now {float(self.model.optimizer.learning_rate):g}) or check the data",
-                           self.rows)
+        loss, t = float(logs["loss"]), self.spec.train
+        if t.diverged(loss):
+            raise Diverged(f"epoch {len(self.rows) + 1}: training diverged: loss {loss:.4g} (limit train.max_loss = "
+                           f"{t.max_loss:g}) after {batch + 1} batches; lower train.lr (now {t.lr:g})", self.rows)
 
     def on_epoch_end(self, epoch, logs=None):
         # fit's loss and accuracy: the sample-weighted mean over this epoch's training batches (dropout on).
@@ -58,7 +58,7 @@ def train(model: keras.Model, train_data, val_data, spec: Spec, steps_per_epoch:
     model.compile(optimizer=make_optimizer(spec),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    history = History()
+    history = History(spec)
     model.fit(train_data, epochs=spec.train.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
               shuffle=False, callbacks=[history], verbose=0 if quiet else 1)  # the dataset shuffles
     return history.rows

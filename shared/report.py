@@ -87,7 +87,8 @@ def plot_curves(path: Path, keras: dict | None, torch: dict | None, spec: Spec, 
                     label=f"{name} validation")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if sides:
+            ax.legend()
         ax = axes[1, col]
         if len(sides) == 2:
             rows = list(zip(keras["history"], torch["history"]))
@@ -99,10 +100,13 @@ def plot_curves(path: Path, keras: dict | None, torch: dict | None, spec: Spec, 
             band = tol.val_loss if metric == "loss" else tol.val_accuracy
             ax.axhspan(-band, band, color="tab:green", alpha=0.15, label=f"tolerance +-{band:g}")
         ax.axhline(0, color="gray", lw=0.8)
+        else:
+            ax.text(0.5, 0.5, "one side has no result", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(f"{title} difference")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
     fig.suptitle(f"mnist-parity: Keras vs PyTorch, {mode} mode")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

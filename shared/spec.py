@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,10 @@ class TrainSpec:
     batch_size: int
     epochs: int
     seed: int
+    max_loss: float
+
+    def diverged(self, loss: float) -> bool:
+        return not math.isfinite(loss) or loss > self.max_loss
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,7 @@ def _validate(spec: Spec) -> None:
     _check("train.batch_size", t.batch_size > 0, t.batch_size, "must be >= 1")
     _check("train.epochs", t.epochs > 0, t.epochs, "must be >= 1")
     _check("train.seed", t.seed >= 0, t.seed, "must be >= 0")
+    _check("train.max_loss", t.max_loss > 0, t.max_loss, "must be > 0")
     _check("parity.min_test_accuracy", 0 <= p.min_test_accuracy <= 1, p.min_test_accuracy, "must be in [0, 1]")
     for mode in MODES:
         for name, value in dataclasses.asdict(getattr(p, mode)).items():

@@ -1,7 +1,6 @@
 """Training: the explicit PyTorch loop, and `python -m torch_impl.train`."""
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -28,7 +27,7 @@ def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.epsilon)
 
 
-def train_epoch(model, loader, optimizer, loss_fn, device, progress) -> tuple[float, float]:
+def train_epoch(model, loader, optimizer, loss_fn, device, progress, spec: Spec) -> tuple[float, float]:
     """One pass; returns what Keras's fit reports: the sample-weighted mean loss and accuracy of the
     training batches, each measured in the forward pass that trained on it (dropout on)."""
     model.train()
@@ -39,9 +38,9 @@ def train_epoch(model, loader, optimizer, loss_fn, device, progress) -> tuple[fl
         logits = model(images)
         loss = loss_fn(logits, labels)  # mean over the samples in this batch, as Keras's loss
         batch_loss = loss.item()
-        if not math.isfinite(batch_loss):
-            raise Diverged(f"training loss became {batch_loss} after {seen} samples of this epoch: lower "
-                           f"train.lr (now {optimizer.param_groups[0]['lr']:g}) or check the data")
+        if spec.train.diverged(batch_loss):
+            raise Diverged(f"training diverged: loss {batch_loss:.4g} (limit train.max_loss = {spec.train.max_loss:g}) "
+                           f"after {seen} samples; lower train.lr (now {spec.train.lr:g})")
         loss.backward()
         optimizer.step()
         total_loss += batch_loss * len(labels)
@@ -62,10 +61,9 @@ def train(model, train_loader, val_loader, spec: Spec, device, quiet: bool = Fal
         with tqdm(total=len(train_loader.dataset), desc=f"Epoch {epoch}/{spec.train.epochs}", unit="img",
                   disable=quiet, leave=True, file=sys.stdout) as progress:
             try:
-                train_loss, train_acc = train_epoch(model, train_loader, optimizer, loss_fn, device, progress)
+                train_loss, train_acc = train_epoch(model, train_loader, optimizer, loss_fn, device, progress, spec)
             except Diverged as err:
-                err.history = history
-                raise
+                raise Diverged(f"epoch {epoch}: {err}", history) from None
             val_loss, val_acc, _ = evaluate(model, val_loader, device)
             seconds = time.perf_counter() - start
             progress.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}",
@@ -83,6 +81,10 @@ def main(argv=None) -> int:
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
     torch.manual_seed(spec.train.seed)  # initial weights (independent mode), dropout, RandomAffine
+    if device.type == "cpu":
+        # Per-sample transforms are tiny ops; a second intra-op thread only spin-waits on them, and with
+        # any other process busy it made epochs 3.5x slower here (one thread is as fast on an idle machine).
+        torch.set_num_threads(1)
     versions = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
     result = new_result("torch", spec.to_dict(), args.mode, args.align_seed, versions, describe(device))
     print(f"torch: training on {result['device']} ({args.mode} mode)", flush=True)

@@ -1,0 +1,94 @@
+"""Calibrate compare.py's tolerances from how much each framework moves, alone, from seed to seed.
+
+    python -m shared.calibrate --seeds 0 1 2            # the default configuration (slow: full runs)
+    python -m shared.calibrate --quick --seeds 0 1 2 3 4
+
+For each mode and each framework, train once per seed and measure the spread (sample standard
+deviation across seeds) of every curve at every epoch and of the final test accuracy. Aligned mode
+keeps the shared initial weights and sample order fixed (align seed 0) and varies only the seed of
+the framework's own randomness (dropout, augmentation), which is all that differs between the two
+sides in that mode; independent mode varies everything. A cross-framework difference of two runs
+has a standard deviation of sqrt(sd_keras^2 + sd_torch^2); the suggested tolerance is K (4) of
+those, at the worst epoch. The measurements go to shared/calibration.json (or --out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from shared.results import read_result, write_json
+from shared.spec import MODES
+
+K = 4.0
+METRICS = {"train_loss": "train_loss", "val_loss": "val_loss", "val_accuracy": "val_accuracy"}
+
+
+def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> dict:
+    out = workdir / f"{side}-{mode}-{seed}.json"
+    cmd = [sys.executable, "-m", f"{side}_impl.train", "--quiet", "--device", "cpu", "--mode", mode,
+           "--seed", str(seed), "--out", str(out), *(["--align-seed", "0"] if mode == "aligned" else []),
+           *(["--quick"] if quick else [])]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    print(f"done: {side} {mode} seed {seed}", flush=True)
+    return read_result(out)
+
+
+def spreads(results: list[dict]) -> dict:
+    """Per-epoch sample standard deviations of each curve, and of the test accuracy."""
+    out = {key: np.std([[h[key] for h in r["history"]] for r in results], axis=0, ddof=1).tolist()
+           for key in METRICS}
+    out["test_accuracy"] = float(np.std([r["test"]["accuracy"] for r in results], ddof=1))
+    out["test_accuracy_mean"] = float(np.mean([r["test"]["accuracy"] for r in results]))
+    return out
+
+
+def suggest(keras: dict, torch: dict) -> dict:
+    tol = {key: K * float(np.max(np.hypot(keras[key], torch[key]))) for key in METRICS}
+    tol["test_accuracy"] = K * float(np.hypot(keras["test_accuracy"], torch["test_accuracy"]))
+    return tol
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.calibrate", description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true", help="calibrate the [quick] configuration")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("calibration.json")))
+    args = parser.parse_args(argv)
+    if len(args.seeds) < 2:
+        parser.error("a spread needs at least two seeds")
+
+    jobs = [(side, mode, seed) for mode in MODES for seed in args.seeds for side in ("keras", "torch")]
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
+        # Two processes at a time, one per core; results do not depend on timing.
+        results = list(pool.map(lambda job: run(*job, args.quick, Path(tmp)), jobs))
+    by = {}
+    for (side, mode, _), result in zip(jobs, results):
+        by.setdefault(mode, {}).setdefault(side, []).append(result)
+
+    config = "quick" if args.quick else "default"
+    path = Path(args.out)
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc[config] = {"command": " ".join(["python -m shared.calibrate", *(argv or sys.argv[1:])]), "seeds": args.seeds,
+                   "k": K, "modes": {}}
+    for mode in MODES:
+        s = {side: spreads(by[mode][side]) for side in ("keras", "torch")}
+        doc[config]["modes"][mode] = {"spread": s, "suggested_tolerances": suggest(s["keras"], s["torch"])}
+        print(f"{config} {mode}: suggested tolerances "
+              + ", ".join(f"{k} {v:.4f}" for k, v in doc[config]["modes"][mode]["suggested_tolerances"].items())
+              + f"; mean test accuracy keras {s['keras']['test_accuracy_mean']:.4f}, "
+                f"torch {s['torch']['test_accuracy_mean']:.4f}")
+    write_json(path, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Augmentation: both sides' explicit warps agree on real digits; the conventions of spec.toml hold."""
+import numpy as np
+import pytest
+import torch
+
+from torch_impl import augment as torch_augment
+
+pytest.importorskip("tensorflow")
+from keras_impl import augment as keras_augment  # noqa: E402
+
+
+def warp_both(images01, angles, translations, scales, spec):
+    """images01: (B, 28, 28) float32 in [0, 1] -> (torch result, keras result), both (B, 28, 28)."""
+    t = torch_augment.affine(torch.from_numpy(images01[:, None]), angles, translations, scales, spec)
+    k = keras_augment.affine(images01[..., None], angles, translations, scales, spec)
+    return t[:, 0].numpy(), np.asarray(k)[..., 0]
+
+
+def test_explicit_warps_agree_on_real_digits(splits, spec):
+    rng = np.random.default_rng(0)
+    n = 100
+    images = splits.x_test[:n].astype(np.float32) / 255
+    angles = rng.uniform(-20, 20, n)
+    translations = rng.uniform(-3, 3, (n, 2))
+    scales = rng.uniform(0.85, 1.15, n)
+    t, k = warp_both(images, angles, translations, scales, spec)
+    assert np.abs(t - images).max() > 0.5  # it did warp
+    assert np.abs(t - k).max() < 1e-4
+
+
+def test_conventions_angle_translation_scale(spec):
+    image = np.zeros((1, 28, 28), np.float32)
+    image[0, 13, 20] = 1.0  # a dot right of the centre (13.5, 13.5)
+    def where(out):
+        return np.unravel_index(np.argmax(out[0]), (28, 28))
+    for side in (0, 1):
+        # translate (+2, +3): right and down
+        assert where(warp_both(image, [0.0], [[2.0, 3.0]], [1.0], spec)[side]) == (16, 22)
+        # +90 degrees is clockwise on screen: a dot to the right of the centre moves below it
+        row, col = where(warp_both(image, [90.0], [[0.0, 0.0]], [1.0], spec)[side])
+        assert row > 17 and abs(col - 13.5) < 1.5
+        # scale 2 is a magnification: the dot moves away from the centre
+        row, col = where(warp_both(image, [0.0], [[0.0, 0.0]], [2.0], spec)[side])
+        assert col >= 26
+
+
+def test_fill_is_black_background(spec):
+    ones = np.ones((1, 28, 28), np.float32)
+    for out in warp_both(ones, [45.0], [[0.0, 0.0]], [1.0], spec):
+        assert out[0, 0, 0] == 0.0 and out[0, 14, 14] == pytest.approx(1.0)
+
+
+def test_random_warps_are_per_sample_and_in_range(splits, spec):
+    images = np.repeat(splits.x_test[:1].astype(np.float32) / 255, 8, axis=0)
+    layer = keras_augment.RandomAffine(spec, seed=1)
+    k = np.asarray(layer(images[..., None], training=True))[..., 0]
+    t = np.stack([torch_augment.random_affine(spec)(torch.from_numpy(im[None]))[0].numpy() for im in images])
+    for out in (k, t):
+        assert len({o.round(4).tobytes() for o in out}) == 8  # 8 identical inputs, 8 distinct warps
+        assert out.min() >= -1e-6 and out.max() <= 1 + 1e-6
+    np.testing.assert_array_equal(np.asarray(layer(images[..., None], training=False))[..., 0], images)
+
+
+def test_torch_random_affine_draws_the_spec_ranges(spec):
+    transform = torch_augment.random_affine(spec)
+    a = spec.augment
+    assert transform.degrees == [-a.degrees, a.degrees]
+    assert list(transform.translate) == [a.translate, a.translate] and list(transform.scale) == list(a.scale)
+    assert transform.fill is None and transform.interpolation.value == a.interpolation

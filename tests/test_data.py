@@ -1,0 +1,113 @@
+"""Data loading and normalization on both sides: the shapes contract, values, order, no augmentation at eval."""
+import numpy as np
+import pytest
+import torch
+
+from shared.align import epoch_orders
+from shared.spec import load_spec
+from torch_impl import data as torch_data
+
+tf = pytest.importorskip("tensorflow")
+from keras_impl import data as keras_data  # noqa: E402
+
+
+def reference(images, spec):
+    """The spec's normalization in float64 numpy: ((x / 255) - mean) / std."""
+    return (images.astype(np.float64) / 255 - spec.data.mean) / spec.data.std
+
+
+def first_batch_torch(loader):
+    return next(iter(loader))
+
+
+def first_batch_keras(dataset):
+    images, labels = next(iter(dataset))
+    return images.numpy(), labels.numpy()
+
+
+def test_split_sizes(splits, spec):
+    assert splits.x_train.shape == (55000, 28, 28) and splits.x_val.shape == (5000, 28, 28)
+    assert splits.x_test.shape == (10000, 28, 28) and splits.x_train.dtype == np.uint8
+    assert spec.shapes(55000)["raw"] == splits.x_train.shape
+
+
+def test_torch_shapes_and_normalization(splits, spec):
+    dataset = torch_data.MnistDataset(splits.x_val, splits.y_val, torch_data.preprocess(spec, augment=False))
+    image, label = dataset[0]
+    assert tuple(image.shape) == spec.shapes(1)["torch_sample"] and image.dtype == torch.float32
+    images, labels = first_batch_torch(torch_data.make_eval_data(spec, splits.x_val, splits.y_val))
+    assert tuple(images.shape) == spec.shapes(128)["torch_batch"] and labels.dtype == torch.int64
+    np.testing.assert_allclose(images[:, 0].numpy(), reference(splits.x_val[:128], spec), atol=1e-6)
+    assert labels.tolist() == splits.y_val[:128].tolist()
+
+
+def test_keras_shapes_and_normalization(splits, spec):
+    images, labels = first_batch_keras(keras_data.make_eval_data(spec, splits.x_val, splits.y_val))
+    assert images.shape == spec.shapes(128)["keras_batch"] and images.dtype == np.float32
+    assert images.shape[1:] == spec.shapes(1)["keras_sample"]
+    np.testing.assert_allclose(images[..., 0], reference(splits.x_val[:128], spec), atol=1e-6)
+    assert labels.tolist() == splits.y_val[:128].tolist()
+
+
+def test_both_sides_feed_the_same_eval_batches(splits, spec):
+    t_images, _ = first_batch_torch(torch_data.make_eval_data(spec, splits.x_test, splits.y_test))
+    k_images, _ = first_batch_keras(keras_data.make_eval_data(spec, splits.x_test, splits.y_test))
+    # NCHW vs NHWC: the same numbers once the channel axis is moved.
+    np.testing.assert_allclose(t_images.permute(0, 2, 3, 1).numpy(), k_images, atol=1e-6)
+
+
+def test_last_partial_batch_is_kept():
+    spec = load_spec(["data.train_subset=300", "train.batch_size=128", "augment.enabled=false"])
+    x = np.zeros((300, 28, 28), np.uint8)
+    y = np.arange(300, dtype=np.uint8) % 10
+    assert [len(b[1]) for b in torch_data.make_train_data(spec, x, y)] == [128, 128, 44]
+    assert [len(b[1]) for b in keras_data.make_train_data(spec, x, y)] == [128, 128, 44]
+
+
+def labels_seen(data):
+    """The labels in the order the loader / dataset yields them (the tests use labels as sample ids)."""
+    return [int(label) for batch in data for label in np.asarray(batch[1])]
+
+
+@pytest.mark.parametrize("side", [torch_data, keras_data], ids=["torch", "keras"])
+def test_shuffling_is_a_fresh_full_permutation_every_epoch(side):
+    spec = load_spec(["augment.enabled=false", "train.batch_size=100"])
+    n = 1000
+    data = side.make_train_data(spec, np.zeros((n, 28, 28), np.uint8), np.arange(n))
+    first, second = labels_seen(data), labels_seen(data)
+    assert sorted(first) == sorted(second) == list(range(n))  # every sample, once per epoch
+    assert first != second and first != list(range(n))        # shuffled, anew each epoch
+    assert max(first[:100]) - min(first[:100]) > 500          # examples are shuffled, not batches
+
+
+def test_aligned_order_is_the_shared_permutation_on_both_sides():
+    spec = load_spec(["augment.enabled=false", "train.batch_size=64"])
+    n = 200
+    x, ids = np.zeros((n, 28, 28), np.uint8), np.arange(n)
+    orders = epoch_orders(n, 2, seed=5)
+    loader = torch_data.make_train_data(spec, x, ids, orders)
+    assert [labels_seen(loader) for _ in range(2)] == orders.tolist()
+    # Keras: all epochs back to back in one dataset, which fit(steps_per_epoch=...) walks through
+    assert labels_seen(keras_data.make_train_data(spec, x, ids, orders)) == orders.reshape(-1).tolist()
+
+
+def test_no_augmentation_on_validation_or_test(splits, spec):
+    assert spec.augment.enabled
+    for make in (torch_data.make_eval_data, keras_data.make_eval_data):
+        one = make(spec, splits.x_val[:256], splits.y_val[:256])
+        a = [np.asarray(b[0]) for b in one]
+        b = [np.asarray(b[0]) for b in one]
+        for first, second in zip(a, b):
+            np.testing.assert_array_equal(first, second)
+        np.testing.assert_allclose(np.concatenate(a).reshape(256, 28, 28), reference(splits.x_val[:256], spec),
+                                   atol=1e-6)
+
+
+def test_training_data_is_augmented_afresh_each_epoch(splits):
+    spec = load_spec(["train.batch_size=256"])
+    orders = np.stack([np.arange(256), np.arange(256)])
+    for make in (torch_data.make_train_data, keras_data.make_train_data):
+        data = make(spec, splits.x_val[:256], splits.y_val[:256], orders)
+        first, second = [np.asarray(next(iter(data))[0]) for _ in range(2)]
+        plain = reference(splits.x_val[:256], spec).reshape(first.shape)
+        assert np.abs(first - plain).max() > 0.5 and np.abs(first - second).max() > 0.5

@@ -1,0 +1,104 @@
+"""Training on both sides, in this process: a sane 1-epoch run, determinism, save/load, divergence, schema."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from shared.results import validate_result
+from shared.spec import load_spec, spec_from_dict
+from shared.splits import load_splits
+from torch_impl import train as torch_train
+from torch_impl.data import make_eval_data as torch_eval_data
+from torch_impl.evaluate import evaluate as torch_evaluate
+from torch_impl.model import build_model as torch_build
+
+keras = pytest.importorskip("keras")
+from keras_impl import train as keras_train  # noqa: E402
+from keras_impl.data import make_eval_data as keras_eval_data  # noqa: E402
+from keras_impl.evaluate import evaluate as keras_evaluate  # noqa: E402
+
+SMALL = ["--set", "data.train_subset=3000", "--epochs", "1", "--quiet"]
+MAINS = {"torch": torch_train.main, "keras": keras_train.main}
+MODEL_FILE = {"torch": "mlp.pt", "keras": "mlp.keras"}
+
+
+def run(side, tmp_path, *extra, name="result.json"):
+    out = tmp_path / name
+    code = MAINS[side]([*SMALL, "--out", str(out), *extra])
+    return code, json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("side", ["torch", "keras"])
+def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
+    model_path = tmp_path / MODEL_FILE[side]
+    code, result = run(side, tmp_path, "--save-model", str(model_path))
+    assert code == 0
+    validate_result(result)
+    assert result["framework"] == side and result["status"] == "ok" and len(result["history"]) == 1
+    assert spec_from_dict(result["spec"]) == load_spec(["data.train_subset=3000", "train.epochs=1"])
+    assert result["test"]["accuracy"] > 0.75 and result["history"][0]["val_accuracy"] > 0.75
+    assert sum(map(sum, result["confusion_matrix"])) == 10000
+    # The saved model, loaded back, reproduces the saved test accuracy exactly.
+    splits = load_splits(spec)
+    if side == "torch":
+        model = torch_build(spec)
+        model.load_state_dict(torch.load(model_path, weights_only=True))
+        _, accuracy, confusion = torch_evaluate(model, torch_eval_data(spec, splits.x_test, splits.y_test),
+                                                torch.device("cpu"))
+    else:
+        model = keras.models.load_model(model_path)
+        _, accuracy, confusion = keras_evaluate(model, keras_eval_data(spec, splits.x_test, splits.y_test))
+    assert accuracy == result["test"]["accuracy"] and confusion == result["confusion_matrix"]
+
+
+@pytest.mark.parametrize("side", ["torch", "keras"])
+@pytest.mark.parametrize("mode", ["independent", "aligned"])
+def test_same_seed_same_history(side, mode, tmp_path):
+    runs = [run(side, tmp_path, "--mode", mode, "--seed", "3", name=f"{i}.json")[1] for i in range(2)]
+    strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]] for r in runs]
+    assert strip[0] == strip[1] and runs[0]["test"] == runs[1]["test"]
+    other = run(side, tmp_path, "--mode", mode, "--seed", "4", name="other.json")[1]
+    assert other["history"][0]["train_loss"] != runs[0]["history"][0]["train_loss"]
+
+
+@pytest.mark.parametrize("side", ["torch", "keras"])
+def test_a_diverging_run_stops_with_a_clear_message(side, tmp_path, capsys):
+    code, result = run(side, tmp_path, "--set", "train.lr=100")
+    assert code == 1
+    validate_result(result)
+    assert result["status"] == "diverged" and result["test"] is None and result["history"] == []
+    assert "diverged" in result["message"] and "train.lr" in result["message"]
+    assert "STOPPED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("side", ["torch", "keras"])
+def test_gpu_on_a_machine_without_one_is_a_clear_error(side, tmp_path, capsys):
+    if side == "torch" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    if side == "keras":
+        import tensorflow as tf
+        if tf.config.list_physical_devices("GPU"):
+            pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit) as exit_:
+        MAINS[side]([*SMALL, "--device", "gpu", "--out", str(tmp_path / "r.json")])
+    assert exit_.value.code == 2 and "--device gpu" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_the_schema_rejects_a_malformed_result(tmp_path):
+    code, result = run("torch", tmp_path)
+    for broken in ({**result, "history": [{"epoch": 1}]}, {k: v for k, v in result.items() if k != "test"},
+                   {**result, "framework": "jax"}, {**result, "confusion_matrix": [[1, 2]]}):
+        with pytest.raises(ValueError):
+            validate_result(broken)
+
+
+def test_aligned_mode_starts_both_sides_from_the_same_weights(tmp_path):
+    """Aligned, with dropout and augmentation off, the only differences left are float rounding and
+    Adam's epsilon placement: one epoch on 3,000 images agrees closely."""
+    off = ["--mode", "aligned", "--set", "model.dropout=0", "--set", "augment.enabled=false"]
+    t = run("torch", tmp_path, *off, name="t.json")[1]["history"][0]
+    k = run("keras", tmp_path, *off, name="k.json")[1]["history"][0]
+    assert abs(t["train_loss"] - k["train_loss"]) < 5e-3 and abs(t["val_loss"] - k["val_loss"]) < 5e-3
+    assert np.isclose(t["val_accuracy"], k["val_accuracy"], atol=5e-3)
