@@ -98,10 +98,10 @@ def plot_curves(path: Path, keras: dict | None, torch: dict | None, spec: Spec, 
                 ax.plot(epochs, [k[key] - t[key] for k, t in rows], style, color="black", marker="o",
                         label=f"{'validation' if split == 'val' else split} Keras - PyTorch")
             band = tol.val_loss if metric == "loss" else tol.val_accuracy
-            ax.axhspan(-band, band, color="tab:green", alpha=0.15, label=f"tolerance +-{band:g}")
-        ax.axhline(0, color="gray", lw=0.8)
+            ax.axhspan(-band, band, color="tab:green", alpha=0.15, label=f"validation tolerance +-{band:g}")
         else:
             ax.text(0.5, 0.5, "one side has no result", ha="center", va="center", transform=ax.transAxes)
+        ax.axhline(0, color="gray", lw=0.8)
         ax.set_title(f"{title} difference")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
