@@ -72,6 +72,7 @@ def plot_curves(path: Path, keras: dict | None, torch: dict | None, spec: Spec, 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     tol = spec.tolerances(mode)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, height_ratios=[3, 2])
@@ -104,6 +105,7 @@ def plot_curves(path: Path, keras: dict | None, torch: dict | None, spec: Spec, 
         ax.axhline(0, color="gray", lw=0.8)
         ax.set_title(f"{title} difference")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")

@@ -82,8 +82,8 @@ def main(argv=None) -> int:
         cli.fail_usage(str(err))
     torch.manual_seed(spec.train.seed)  # initial weights (independent mode), dropout, RandomAffine
     if device.type == "cpu":
-        # Per-sample transforms are tiny ops; a second intra-op thread only spin-waits on them, and with
-        # any other process busy it made epochs 3.5x slower here (one thread is as fast on an idle machine).
+        # The MLP's matrices are small and DataLoader workers want the cores: with two intra-op threads
+        # and any other busy process an epoch took 3.5x longer here; with one it is as fast when idle.
         torch.set_num_threads(1)
     versions = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
     result = new_result("torch", spec.to_dict(), args.mode, args.align_seed, versions, describe(device))
