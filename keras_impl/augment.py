@@ -39,16 +39,23 @@ class RandomAffine(keras.layers.Layer):
         self.spec = spec
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images, training=True):
-        if not training:
-            return images
-        a, batch = self.spec.augment, ops.shape(images)[0]
+    def draw_params(self, batch):
+        """(angles, translations (B, 2), scales) for a batch: U(-degrees, degrees); whole-pixel shifts
+        round(U(-f * W, f * W)), rounded as torchvision rounds them; U(low, high)."""
+        a = self.spec.augment
         max_dx, max_dy = a.translate * self.spec.data.width, a.translate * self.spec.data.height
 
         def uniform(low, high):
             return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
 
-        angles = uniform(-a.degrees, a.degrees)
-        # Whole-pixel shifts, rounded as torchvision rounds them.
         translations = ops.stack([ops.round(uniform(-max_dx, max_dx)), ops.round(uniform(-max_dy, max_dy))], axis=1)
-        return affine(images, angles, translations, uniform(*a.scale), self.spec)
+        return uniform(-a.degrees, a.degrees), translations, uniform(*a.scale)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        return affine(images, *self.draw_params(ops.shape(images)[0]), self.spec)
+
+def random_affine(spec: Spec) -> RandomAffine:
+    """The per-sample random warp; it draws its own angle, shift and scale on every call."""
+    return RandomAffine(spec, seed=spec.train.seed)

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_impl.augment import RandomAffine
+from keras_impl.augment import random_affine
 from shared.spec import Spec
 
 
@@ -13,7 +13,7 @@ def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1)."""
     return keras.Sequential([
         keras.layers.Rescaling(1 / 255),  # bit-equal to torchvision's ToDtype(float32, scale=True)
-        *([RandomAffine(spec, seed=spec.train.seed)] if augment else []),  # on [0, 1], so the fill is black
+        *([random_affine(spec)] if augment else []),  # on [0, 1], so the fill is black
         # Normalization takes a variance where torchvision's Normalize takes a std.
         keras.layers.Normalization(mean=spec.data.mean, variance=spec.data.std ** 2),
     ])

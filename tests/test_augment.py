@@ -52,7 +52,7 @@ def test_fill_is_black_background(spec):
 
 def test_random_warps_are_per_sample_and_in_range(splits, spec):
     images = np.repeat(splits.x_test[:1].astype(np.float32) / 255, 8, axis=0)
-    layer = keras_augment.RandomAffine(spec, seed=1)
+    layer = keras_augment.random_affine(spec)
     k = np.asarray(layer(images[..., None], training=True))[..., 0]
     t = np.stack([torch_augment.random_affine(spec)(torch.from_numpy(im[None]))[0].numpy() for im in images])
     for out in (k, t):
@@ -67,3 +67,20 @@ def test_torch_random_affine_draws_the_spec_ranges(spec):
     assert transform.degrees == [-a.degrees, a.degrees]
     assert list(transform.translate) == [a.translate, a.translate] and list(transform.scale) == list(a.scale)
     assert transform.fill is None and transform.interpolation.value == a.interpolation
+
+
+def test_both_sides_draw_from_the_same_distributions(spec):
+    a, n = spec.augment, 2000
+    angles, shifts, scales = map(np.asarray, keras_augment.random_affine(spec).draw_params(n))
+    transform = torch_augment.random_affine(spec)
+    params = [transform.make_params([torch.zeros(1, 28, 28)]) for _ in range(n)]
+    t_angles = np.array([p["angle"] for p in params])
+    t_shifts = np.array([p["translate"] for p in params], dtype=np.float64)
+    t_scales = np.array([p["scale"] for p in params])
+    limit = round(a.translate * spec.data.width)
+    for ang, shift, scale in ((angles, shifts, scales), (t_angles, t_shifts, t_scales)):
+        assert -a.degrees <= ang.min() < -0.9 * a.degrees and 0.9 * a.degrees < ang.max() <= a.degrees
+        assert np.array_equal(shift, np.round(shift)) and set(np.unique(shift)) == set(range(-limit, limit + 1))
+        assert a.scale[0] <= scale.min() and scale.max() <= a.scale[1] and abs(scale.mean() - np.mean(a.scale)) < 0.01
+    # the share of zero shifts agrees (both round the same uniform draw)
+    assert abs((shifts == 0).mean() - (t_shifts == 0).mean()) < 0.05
