@@ -63,6 +63,7 @@ def new_run_dir(out: str | None) -> Path:
 
 def side_command(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
     return [sys.executable, "-m", f"{side}_impl.train", "--mode", args.mode, "--out", str(out),
+            "--align-seed", str(args.align_seed),  # the same shared weights and order, whatever one side's seed
             "--device", args.device, *(["--quick"] if args.quick else []),
             *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
             *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]]]
@@ -97,6 +98,7 @@ def main(argv=None) -> int:
             load_spec([*spec_overrides(args), *side_sets], quick=args.quick)
         load_mnist(args.data_dir, download=args.download)  # fetched and verified once, before either side runs
         out_dir = new_run_dir(args.out)
+        args.align_seed = spec.train.seed
     except (SpecError, DataError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
