@@ -57,7 +57,7 @@ def cpu_name() -> str:
 def run_side(side: str, args, out: Path) -> dict:
     cmd = [sys.executable, "-m", f"{side}_impl.train", "--epochs", str(args.epochs), "--device", args.device,
            "--quiet", "--out", str(out), *[a for kv in args.overrides for a in ("--set", kv)]]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     result = json.loads(out.read_text()) if out.exists() else None
     if proc.returncode != 0 or result is None or result["status"] != "ok":
@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.epochs < 2:
         p.error("--epochs must be at least 2: epoch 1 is excluded from the steady time")
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
     try:
         spec = load_spec([*args.overrides, f"train.epochs={args.epochs}"])
     except SpecError as err:

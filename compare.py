@@ -74,7 +74,7 @@ def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Pat
     cmd = side_command(side, args, side_sets, out)
     print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
     tail: collections.deque[bytes] = collections.deque(maxlen=64)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as proc:
         for chunk in iter(lambda: proc.stdout.read1(4096), b""):
             sys.stdout.buffer.write(chunk)
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         load_mnist(args.data_dir, download=args.download)  # fetched and verified once, before either side runs
         out_dir = new_run_dir(args.out)
         args.align_seed = spec.train.seed
-    except (SpecError, DataError, FileExistsError) as err:
+    except (SpecError, DataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -107,25 +107,27 @@ def main(argv=None) -> int:
     print(f"mnist-parity: Keras vs PyTorch, {args.mode} mode, {spec.train.epochs} epochs; results in {out_dir}/")
     write_json(out_dir / "spec.json", {"spec": spec.to_dict(), "mode": args.mode, "command": command,
                                        "keras_set": args.keras_set, "torch_set": args.torch_set})
-    results, crashed = {}, []
+    results, crashed, refused = {side: None for side in SIDES}, [], []
     for side, side_sets in zip(SIDES, (args.keras_set, args.torch_set)):
         path = out_dir / f"{side}.json"
         code, tail = run_side(side, args, side_sets, path)
         if code == EXIT_USAGE and not path.exists():
             print(f"error: the {side} side refused its arguments (see above)", file=sys.stderr)
-            return EXIT_USAGE
-        if code not in (0, 1) or not path.exists():
-            crashed.append(side)
-            print(f"\n!!! the {side} side crashed ({describe_exit(code)}); the end of its output:\n{tail}",
-                  file=sys.stderr)
-            results[side] = None
-        else:
+            refused.append(side)
+            break
+        try:
+            if code not in (0, 1):
+                raise RuntimeError(describe_exit(code))
             results[side] = read_result(path)
+        except (RuntimeError, OSError, ValueError) as err:
+            crashed.append(side)
+            print(f"\n!!! the {side} side crashed ({err}); the end of its output:\n{tail}", file=sys.stderr)
 
     keras, torch = results["keras"], results["torch"]
     checks = parity_checks(keras, torch, spec, args.mode)
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
+    notes += [f"the {side} side refused its arguments: nothing after it ran" for side in refused]
     notes += [f"one-sided overrides: {side} {' '.join(sets)}" for side, sets in
               (("keras", args.keras_set), ("torch", args.torch_set)) if sets]
     write_json(out_dir / "parity.json", {"mode": args.mode, "passed": all(c.passed for c in checks),
@@ -137,6 +139,8 @@ def main(argv=None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"{line}\nreport: {out_dir / 'report.md'}  curves: {out_dir / 'curves.png'}")
+    if refused:
+        return EXIT_USAGE
     if crashed:
         return EXIT_CRASH
     return EXIT_PASS if all(c.passed for c in checks) else EXIT_FAIL

@@ -11,9 +11,10 @@ def build_model(spec: Spec) -> keras.Sequential:
     d, m = spec.data, spec.model
     layers = [keras.Input((d.height, d.width, d.channels)), keras.layers.Flatten()]  # (B, 28, 28, 1) -> (B, 784)
     for units in m.hidden:
-        # glorot_uniform kernels and zero biases are Keras's defaults; torch_impl sets them explicitly.
-        layers += [keras.layers.Dense(units, activation=m.activation), keras.layers.Dropout(m.dropout)]
-    layers.append(keras.layers.Dense(d.num_classes))  # logits: the loss takes from_logits=True
+        layers += [keras.layers.Dense(units, activation=m.activation, kernel_initializer=m.kernel_init,
+                                      bias_initializer=m.bias_init), keras.layers.Dropout(m.dropout)]
+    # logits: the loss takes from_logits=True
+    layers.append(keras.layers.Dense(d.num_classes, kernel_initializer=m.kernel_init, bias_initializer=m.bias_init))
     return keras.Sequential(layers, name="mlp")
 
 

@@ -40,7 +40,7 @@ class History(keras.callbacks.Callback):
         self.start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        loss, t = float(logs["loss"]), self.spec.train
+        loss, t = float(logs["loss"]), self.spec.train  # fit's running mean over this epoch's batches
         if t.diverged(loss):
             raise Diverged(f"epoch {len(self.rows) + 1}: training diverged: loss {loss:.4g} (limit train.max_loss = "
                            f"{t.max_loss:g}) after {batch + 1} batches; lower train.lr (now {t.lr:g})", self.rows)
@@ -66,6 +66,8 @@ def train(model: keras.Model, train_data, val_data, spec: Spec, steps_per_epoch:
 
 def main(argv=None) -> int:
     args = cli.side_parser("python -m keras_impl.train").parse_args(argv)
+    if args.save_model and not args.save_model.endswith(".keras"):
+        cli.fail_usage(f"--save-model {args.save_model}: Keras's native format needs a .keras file name")
     spec, splits = cli.load_inputs(args)
     try:
         device = select_device(args.device)

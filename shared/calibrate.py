@@ -27,7 +27,7 @@ from shared.results import read_result, write_json
 from shared.spec import MODES
 
 K = 4.0
-METRICS = {"train_loss": "train_loss", "val_loss": "val_loss", "val_accuracy": "val_accuracy"}
+METRICS = ("train_loss", "val_loss", "val_accuracy")
 
 
 def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> dict:

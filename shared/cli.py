@@ -70,11 +70,11 @@ def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
 def finish(result: dict, args: argparse.Namespace, save_model) -> int:
     """Validate and write the JSON result, save the model, print the summary; return the exit status."""
     validate_result(result)
+    if args.out:
+        write_json(args.out, result)
     if args.save_model and result["status"] == "ok":
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
         save_model(args.save_model)
-    if args.out:
-        write_json(args.out, result)
     print(summary(result, args))
     return EXIT_OK if result["status"] == "ok" else EXIT_DIVERGED
 

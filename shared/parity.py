@@ -1,6 +1,7 @@
 """The parity verdict: every check, its measured value, its tolerance, pass or fail."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from shared.spec import Spec
@@ -48,7 +49,8 @@ def parity_checks(keras: dict | None, torch: dict | None, spec: Spec, mode: str)
                         f"keras {keras['test']['accuracy']:.4f}, torch {torch['test']['accuracy']:.4f}"))
     for key, tol_name, label in CURVES:
         diffs = [abs(k[key] - t[key]) for k, t in zip(keras["history"], torch["history"])]
-        worst = max(range(len(diffs)), key=diffs.__getitem__)
+        # a NaN compares False with everything: put it first, so that it is the worst and fails
+        worst = max(range(len(diffs)), key=lambda i: (not math.isfinite(diffs[i]), diffs[i]))
         limit = getattr(tol, tol_name)
         checks.append(Check(f"{label} difference (max over epochs)", diffs[worst], limit, diffs[worst] <= limit,
                             f"largest at epoch {worst + 1}: keras {keras['history'][worst][key]:.4f}, "

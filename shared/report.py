@@ -52,7 +52,8 @@ def checks_table(checks: list[Check]) -> str:
 
 def write_report(path: Path, keras: dict | None, torch: dict | None, checks: list[Check], verdict: str,
                  mode: str, command: str, notes: list[str]) -> None:
-    versions = {**(keras or {}).get("versions", {}), **(torch or {}).get("versions", {})}
+    versions = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r["versions"].items()))
+                         for side, r in (("keras side", keras), ("torch side", torch)) if r)
     text = "\n\n".join([
         f"# mnist-parity: Keras vs PyTorch ({mode} mode)",
         f"**{verdict}**",
@@ -60,7 +61,7 @@ def write_report(path: Path, keras: dict | None, torch: dict | None, checks: lis
         "## Per epoch (K = Keras, T = PyTorch)", epoch_table(keras, torch),
         "## Test set", test_table(keras, torch),
         "## Parity checks", checks_table(checks),
-        "## Versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
+        "## Versions", versions or "-",
         "## Reproduce", f"```\n{command}\n```",
     ])
     path.write_text(text + "\n")
@@ -100,6 +101,10 @@ def plot_curves(path: Path, keras: dict | None, torch: dict | None, spec: Spec, 
                         label=f"{'validation' if split == 'val' else split} Keras - PyTorch")
             band = tol.val_loss if metric == "loss" else tol.val_accuracy
             ax.axhspan(-band, band, color="tab:green", alpha=0.15, label=f"validation tolerance +-{band:g}")
+            if metric == "loss":
+                for sign in (-1, 1):
+                    ax.axhline(sign * tol.train_loss, ls=":", color="black", lw=1,
+                               label=f"training tolerance +-{tol.train_loss:g}" if sign > 0 else None)
         else:
             ax.text(0.5, 0.5, "one side has no result", ha="center", va="center", transform=ax.transAxes)
         ax.axhline(0, color="gray", lw=0.8)

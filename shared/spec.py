@@ -193,8 +193,8 @@ def _coerce(cls: type, section: str, raw: dict[str, Any]) -> Any:
 
 def _validate(spec: Spec) -> None:
     d, a, m, t, p = spec.data, spec.augment, spec.model, spec.train, spec.parity
-    _check("data.height", d.height > 0, d.height, "must be > 0")
-    _check("data.width", d.width > 0, d.width, "must be > 0")
+    _check("data.height", d.height == 28, d.height, "MNIST images are 28 x 28")
+    _check("data.width", d.width == 28, d.width, "MNIST images are 28 x 28")
     _check("data.channels", d.channels == 1, d.channels, "MNIST has 1 channel")
     _check("data.num_classes", d.num_classes == 10, d.num_classes, "MNIST has 10 classes")
     _check("data.std", d.std > 0, d.std, "must be > 0")

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,7 @@ def test_quick_applies_the_quick_table_then_overrides():
 
 @pytest.mark.parametrize("override, key, allowed", [
     ("train.lr=-1", "train.lr", "must be > 0"),
+    ("data.height=32", "data.height", "28 x 28"),
     ("train.batch_size=0", "train.batch_size", "must be >= 1"),
     ("train.optimizer=sgd", "train.optimizer", "allowed: adam"),
     ("model.activation=swish", "model.activation", "allowed: relu"),
@@ -96,7 +98,7 @@ def test_a_broken_spec_file_is_reported(tmp_path):
 @pytest.mark.parametrize("command", [["compare.py"], ["-m", "torch_impl.train"], ["-m", "keras_impl.train"]])
 def test_a_bad_value_on_the_command_line_exits_2_before_anything_else(command):
     run = subprocess.run([sys.executable, *command, "--set", "train.lr=-1"], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 2
     assert "train.lr" in run.stderr and "-1" in run.stderr
     assert "training on" not in run.stdout

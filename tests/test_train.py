@@ -18,7 +18,7 @@ from keras_impl import train as keras_train  # noqa: E402
 from keras_impl.data import make_eval_data as keras_eval_data  # noqa: E402
 from keras_impl.evaluate import evaluate as keras_evaluate  # noqa: E402
 
-SMALL = ["--set", "data.train_subset=3000", "--epochs", "1", "--quiet"]
+SMALL = ["--set", "data.train_subset=3000", "--epochs", "1", "--quiet", "--device", "cpu"]
 MAINS = {"torch": torch_train.main, "keras": keras_train.main}
 MODEL_FILE = {"torch": "mlp.pt", "keras": "mlp.keras"}
 

@@ -46,9 +46,10 @@ class EpochOrders(Sampler):
         return self.orders.shape[1]
 
     def __iter__(self):
-        order = self.orders[min(self.epoch, len(self.orders) - 1)]
+        if self.epoch >= len(self.orders):
+            raise RuntimeError(f"EpochOrders holds {len(self.orders)} epochs; epoch {self.epoch + 1} was asked for")
         self.epoch += 1
-        return iter(order.tolist())
+        return iter(self.orders[self.epoch - 1].tolist())
 
 
 def num_workers(spec: Spec) -> int:
@@ -61,8 +62,8 @@ def num_workers(spec: Spec) -> int:
 
 def make_loader(spec: Spec, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
     workers = num_workers(spec)
-    # An explicit generator keeps the DataLoader from drawing from torch's global stream, which
-    # dropout and RandomAffine use: same seed, same run.
+    # An explicit generator keeps the DataLoader from drawing on torch's global stream (dropout's), and
+    # seeds the workers' streams (RandomAffine's): same seed and worker count, same run.
     generator = torch.Generator().manual_seed(spec.train.seed)
     return DataLoader(dataset, batch_size=spec.train.batch_size, shuffle=shuffle, sampler=sampler,
                       drop_last=False, num_workers=workers, persistent_workers=workers > 0,

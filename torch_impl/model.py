@@ -9,6 +9,8 @@ from shared.align import layer_sizes
 from shared.spec import Spec
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+# Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out))).
+INITIALIZERS = {"glorot_uniform": nn.init.xavier_uniform_, "zeros": nn.init.zeros_}
 
 
 class MLP(nn.Module):
@@ -20,12 +22,13 @@ class MLP(nn.Module):
             layers += [nn.Linear(fan_in, fan_out), ACTIVATIONS[spec.model.activation](), nn.Dropout(spec.model.dropout)]
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
         self.layers = nn.Sequential(*layers)
-        self.reset_parameters()
+        self.reset_parameters(spec)
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, spec: Spec) -> None:
+        # The spec's initializers replace torch's defaults (weights and biases U(+-1/sqrt(fan_in))).
         for layer in self.linears():
-            nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform; torch's default is U(+-1/sqrt(fan_in))
-            nn.init.zeros_(layer.bias)  # Keras's zeros; torch's default bias is random
+            INITIALIZERS[spec.model.kernel_init](layer.weight)
+            INITIALIZERS[spec.model.bias_init](layer.bias)
 
     def linears(self) -> list[nn.Linear]:
         return [m for m in self.layers if isinstance(m, nn.Linear)]

@@ -23,7 +23,7 @@ from torch_impl.model import build_model, load_initial_weights
 def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
     t = spec.train
     # Same lr, betas and epsilon as Keras, but torch adds epsilon to the bias-corrected sqrt(v_hat)
-    # while Keras adds it to the raw sqrt(v): early steps differ slightly (FRAMEWORK_DIFFERENCES.md 7.1).
+    # while Keras adds it to the raw sqrt(v): early steps differ slightly (about 0.7 lr on the first one).
     return torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.epsilon)
 
 
@@ -32,20 +32,20 @@ def train_epoch(model, loader, optimizer, loss_fn, device, progress, spec: Spec)
     training batches, each measured in the forward pass that trained on it (dropout on)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for images, labels in loader:
+    for batch, (images, labels) in enumerate(loader, 1):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         optimizer.zero_grad()
         logits = model(images)
         loss = loss_fn(logits, labels)  # mean over the samples in this batch, as Keras's loss
-        batch_loss = loss.item()
-        if spec.train.diverged(batch_loss):
-            raise Diverged(f"training diverged: loss {batch_loss:.4g} (limit train.max_loss = {spec.train.max_loss:g}) "
-                           f"after {seen} samples; lower train.lr (now {spec.train.lr:g})")
         loss.backward()
         optimizer.step()
-        total_loss += batch_loss * len(labels)
+        total_loss += loss.item() * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
+        if spec.train.diverged(total_loss / seen):  # the running mean, as Keras's check sees it
+            raise Diverged(f"training diverged: loss {total_loss / seen:.4g} (limit train.max_loss = "
+                           f"{spec.train.max_loss:g}) after {batch} batches; "
+                           f"lower train.lr (now {spec.train.lr:g})")
         progress.update(len(labels))
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
     return total_loss / seen, correct / seen
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         device = select_device(args.device)
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
-    torch.manual_seed(spec.train.seed)  # initial weights (independent mode), dropout, RandomAffine
+    torch.manual_seed(spec.train.seed)  # initial weights (independent mode), dropout; the loaders seed the rest
     if device.type == "cpu":
         # The MLP's matrices are small and DataLoader workers want the cores: with two intra-op threads
         # and any other busy process an epoch took 3.5x longer here; with one it is as fast when idle.
