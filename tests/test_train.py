@@ -102,3 +102,12 @@ def test_aligned_mode_starts_both_sides_from_the_same_weights(tmp_path):
     k = run("keras", tmp_path, *off, name="k.json")[1]["history"][0]
     assert abs(t["train_loss"] - k["train_loss"]) < 5e-3 and abs(t["val_loss"] - k["val_loss"]) < 5e-3
     assert np.isclose(t["val_accuracy"], k["val_accuracy"], atol=5e-3)
+
+
+@pytest.mark.parametrize("side", ["torch", "keras"])
+def test_depth_comes_from_the_spec(side, tmp_path):
+    """model.hidden=[] is softmax regression, trained with no code change."""
+    code, result = run(side, tmp_path, "--set", "model.hidden=[]", "--set", "augment.enabled=false",
+                       "--set", "train.lr=1e-2")
+    assert code == 0 and result["spec"]["model"]["hidden"] == []
+    assert 0.8 < result["test"]["accuracy"] < 0.95
