@@ -9,7 +9,9 @@ keeps the shared initial weights and sample order fixed (align seed 0) and varie
 the framework's own randomness (dropout, augmentation), which is all that differs between the two
 sides in that mode; independent mode varies everything. A cross-framework difference of two runs
 has a standard deviation of sqrt(sd_keras^2 + sd_torch^2); the suggested tolerance is K (4) of
-those, at the worst epoch. The measurements go to shared/calibration.json (or --out).
+those, with each framework's per-epoch variances pooled over the epochs (a few seeds give a noisy
+standard deviation per epoch; pooled over the epochs it is a steadier one). The measurements go to
+shared/calibration.json (or --out).
 """
 from __future__ import annotations
 
@@ -51,8 +53,12 @@ def spreads(results: list[dict]) -> dict:
     return out
 
 
+def pooled(sds: list[float]) -> float:
+    return float(np.sqrt(np.mean(np.square(sds))))
+
+
 def suggest(keras: dict, torch: dict) -> dict:
-    tol = {key: K * float(np.max(np.hypot(keras[key], torch[key]))) for key in METRICS}
+    tol = {key: K * float(np.hypot(pooled(keras[key]), pooled(torch[key]))) for key in METRICS}
     tol["test_accuracy"] = K * float(np.hypot(keras["test_accuracy"], torch["test_accuracy"]))
     return tol
 
