@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from shared.spec import load_spec
 from torch_impl import augment as torch_augment
 
 pytest.importorskip("tensorflow")
@@ -16,7 +17,9 @@ def warp_both(images01, angles, translations, scales, spec):
     return t[:, 0].numpy(), np.asarray(k)[..., 0]
 
 
-def test_explicit_warps_agree_on_real_digits(splits, spec):
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_explicit_warps_agree_on_real_digits(splits, interpolation):
+    spec = load_spec([f"augment.interpolation={interpolation}"])
     rng = np.random.default_rng(0)
     n = 100
     images = splits.x_test[:n].astype(np.float32) / 255
