@@ -18,9 +18,12 @@ def test_defaults(spec):
     assert (t.optimizer, t.lr, t.beta1, t.beta2, t.epsilon, t.batch_size, t.epochs) == ("adam", 1e-3, 0.9, 0.999,
                                                                                        1e-7, 128, 10)
     assert spec.parity.min_test_accuracy == 0.98
-    # Aligned mode shares more, so it is held to tighter tolerances.
+    # Aligned mode shares more, so it is never held to looser tolerances (shared/calibration.json).
     for name in ("test_accuracy", "val_accuracy", "val_loss", "train_loss"):
-        assert getattr(spec.parity.aligned, name) < getattr(spec.parity.independent, name)
+        assert getattr(spec.parity.aligned, name) <= getattr(spec.parity.independent, name)
+    quick = load_spec(quick=True).parity
+    for name in ("test_accuracy", "val_accuracy", "val_loss", "train_loss"):
+        assert getattr(quick.aligned, name) < getattr(quick.independent, name)
 
 
 def test_shapes_contract(spec):
