@@ -20,7 +20,7 @@ from pathlib import Path
 from shared.cli import add_spec_options, spec_overrides
 from shared.mnist import DataError, load_mnist
 from shared.parity import parity_checks, verdict
-from shared.report import checks_table, epoch_table, plot_curves, test_table, write_report
+from shared.report import plot_curves, terminal_summary, write_report
 from shared.results import read_result, write_json
 from shared.spec import MODES, SpecError, load_spec
 
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     write_report(out_dir / "report.md", keras, torch, checks, line, args.mode, command, notes)
     plot_curves(out_dir / "curves.png", keras, torch, spec, args.mode)
 
-    print(f"\n{epoch_table(keras, torch)}\n\n{test_table(keras, torch)}\n\n{checks_table(checks)}\n")
+    print(f"\n{terminal_summary(keras, torch, checks)}\n")
     for note in notes:
         print(f"note: {note}")
     print(f"{line}\nreport: {out_dir / 'report.md'}  curves: {out_dir / 'curves.png'}")

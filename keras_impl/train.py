@@ -28,7 +28,7 @@ def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
     return keras.optimizers.Adam(learning_rate=t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=t.epsilon)
 
 
-class History(keras.callbacks.Callback):
+class EpochLog(keras.callbacks.Callback):
     """One row per epoch in the shared schema, with its wall time; stops on a non-finite loss."""
 
     def __init__(self, spec: Spec):
@@ -58,7 +58,7 @@ def train(model: keras.Model, train_data, val_data, spec: Spec, steps_per_epoch:
     model.compile(optimizer=make_optimizer(spec),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    history = History(spec)
+    history = EpochLog(spec)
     model.fit(train_data, epochs=spec.train.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
               shuffle=False, callbacks=[history], verbose=0 if quiet else 1)  # the dataset shuffles
     return history.rows

@@ -28,6 +28,34 @@ def epoch_table(keras: dict | None, torch: dict | None) -> str:
     return "\n".join(lines)
 
 
+def terminal_summary(keras: dict | None, torch: dict | None, checks: list[Check]) -> str:
+    """The same numbers as report.md, narrow enough for a terminal: Keras, PyTorch and K-T rows per epoch."""
+    rows = [f"{'epoch':>5} {'':8} {'train loss':>10} {'train acc':>9} {'val loss':>9} {'val acc':>8} {'sec':>6}"]
+    hist = {"Keras": keras["history"] if keras else [], "PyTorch": torch["history"] if torch else []}
+    for i in range(max(map(len, hist.values()))):
+        pair = [h[i] if i < len(h) else None for h in hist.values()]
+        for label, h in zip(hist, pair):
+            if h:
+                rows.append(f"{i + 1 if label == 'Keras' or not pair[0] else '':>5} {label:8} {h['train_loss']:>10.4f} "
+                            f"{h['train_accuracy']:>9.4f} {h['val_loss']:>9.4f} {h['val_accuracy']:>8.4f} "
+                            f"{h['seconds']:>6.1f}")
+        if all(pair):
+            k, t = pair
+            rows.append(f"{'':>5} {'K-T':8} " + " ".join(f"{k[key] - t[key]:>+{w}.4f}" for key, w in (
+                ("train_loss", 10), ("train_accuracy", 9), ("val_loss", 9), ("val_accuracy", 8))))
+    rows.append("")
+    for label, r in (("Keras", keras), ("PyTorch", torch)):
+        if r and r["test"]:
+            rows.append(f"{label:8} test accuracy {r['test']['accuracy']:.4f}, test loss {r['test']['loss']:.4f}, "
+                        f"{r['total_seconds']:.1f} s on {r['device']}")
+    rows.append("")
+    for c in checks:
+        shown = c.measured is not None and not c.name.endswith(">= minimum")  # the detail says it then
+        measured = f"{c.measured:.4f} (tolerance {c.tolerance:.4f}) " if shown else ""
+        rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
+    return "\n".join(rows)
+
+
 def test_table(keras: dict | None, torch: dict | None) -> str:
     lines = ["| | Keras | PyTorch | K-T |", "|---|---|---|---|"]
     for key in ("accuracy", "loss"):
