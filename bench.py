@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.cli import side_command, side_env
 from shared.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parent
@@ -55,10 +56,9 @@ def cpu_name() -> str:
 
 
 def run_side(side: str, args, out: Path) -> dict:
-    cmd = [sys.executable, "-m", f"{side}_impl.train", "--epochs", str(args.epochs), "--device", args.device,
-           "--quiet", "--out", str(out), *[a for kv in args.overrides for a in ("--set", kv)]]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = side_command(side, "--epochs", str(args.epochs), "--device", args.device, "--quiet", "--out", str(out),
+                       *[a for kv in args.overrides for a in ("--set", kv)])
+    proc = subprocess.run(cmd, cwd=ROOT, env=side_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     result = json.loads(out.read_text()) if out.exists() else None
     if proc.returncode != 0 or result is None or result["status"] != "ok":
         tail = "\n".join(proc.stdout.splitlines()[-30:])

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from shared import cli
 from shared.cli import add_spec_options, spec_overrides
 from shared.mnist import DataError, load_mnist
 from shared.parity import parity_checks, verdict
@@ -26,7 +27,6 @@ from shared.spec import MODES, SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
 SIDES = ("keras", "torch")
-ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,11 +62,12 @@ def new_run_dir(out: str | None) -> Path:
 
 
 def side_command(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
-    return [sys.executable, "-m", f"{side}_impl.train", "--mode", args.mode, "--out", str(out),
-            "--align-seed", str(args.align_seed),  # the same shared weights and order, whatever one side's seed
-            "--device", args.device, *(["--quick"] if args.quick else []),
-            *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
-            *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]]]
+    return cli.side_command(
+        side, "--mode", args.mode, "--out", str(out),
+        "--align-seed", str(args.align_seed),  # the same shared weights and order, whatever one side's seed
+        "--device", args.device, *(["--quick"] if args.quick else []),
+        *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
+        *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]])
 
 
 def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> tuple[int, str]:
@@ -74,8 +75,7 @@ def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Pat
     cmd = side_command(side, args, side_sets, out)
     print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
     tail: collections.deque[bytes] = collections.deque(maxlen=64)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as proc:
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=cli.side_env()) as proc:
         for chunk in iter(lambda: proc.stdout.read1(4096), b""):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
@@ -85,7 +85,6 @@ def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Pat
 
 def describe_exit(code: int) -> str:
     if code < 0:
-        import signal
         return f"killed by signal {signal.Signals(-code).name}"
     return f"exit status {code}"
 

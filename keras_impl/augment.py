@@ -56,6 +56,7 @@ class RandomAffine(keras.layers.Layer):
             return images
         return affine(images, *self.draw_params(ops.shape(images)[0]), self.spec)
 
+
 def random_affine(spec: Spec) -> RandomAffine:
     """The per-sample random warp; it draws its own angle, shift and scale on every call."""
     return RandomAffine(spec, seed=spec.train.seed)

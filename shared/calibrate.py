@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.cli import side_command, side_env
 from shared.results import read_result, write_json
 from shared.spec import MODES
 
@@ -34,10 +35,9 @@ METRICS = ("train_loss", "val_loss", "val_accuracy")
 
 def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> dict:
     out = workdir / f"{side}-{mode}-{seed}.json"
-    cmd = [sys.executable, "-m", f"{side}_impl.train", "--quiet", "--device", "cpu", "--mode", mode,
-           "--seed", str(seed), "--out", str(out), *(["--align-seed", "0"] if mode == "aligned" else []),
-           *(["--quick"] if quick else [])]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = side_command(side, "--quiet", "--device", "cpu", "--mode", mode, "--seed", str(seed), "--out", str(out),
+                       *(["--align-seed", "0"] if mode == "aligned" else []), *(["--quick"] if quick else []))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=side_env())
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     print(f"done: {side} {mode} seed {seed}", flush=True)

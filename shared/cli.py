@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,19 @@ from shared.spec import MODES, Spec, SpecError, load_spec
 from shared.splits import Splits, load_splits
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+PACKAGES_DIR = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
+
+
+def side_command(side: str, *options: str) -> list[str]:
+    """`python -m {side}_impl.train OPTIONS`: one side in a process of its own (TensorFlow and
+    torchvision must never share one)."""
+    return [sys.executable, "-m", f"{side}_impl.train", *options]
+
+
+def side_env() -> dict[str, str]:
+    """The environment for side_command: the packages importable from any working directory."""
+    path = os.pathsep.join(filter(None, [str(PACKAGES_DIR), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 class DeviceError(RuntimeError):

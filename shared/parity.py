@@ -19,6 +19,7 @@ class Check:
     tolerance: float
     passed: bool
     detail: str
+    at_least: bool = False   # measured must reach the tolerance (a floor), not stay under it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,7 +41,7 @@ def parity_checks(keras: dict | None, torch: dict | None, spec: Spec, mode: str)
     for side, result in (("keras", keras), ("torch", torch)):
         acc = result["test"]["accuracy"]
         checks.append(Check(f"{side} test accuracy >= minimum", acc, floor, acc >= floor,
-                            f"{acc:.4f} vs required {floor:.4f}"))
+                            f"{acc:.4f} vs required {floor:.4f}", at_least=True))
     if len(keras["history"]) != len(torch["history"]):
         return [*checks, Check("same number of epochs", None, 0.0, False,
                                f"keras {len(keras['history'])}, torch {len(torch['history'])}")]
@@ -64,7 +65,7 @@ def verdict(checks: list[Check], mode: str) -> str:
         return f"PARITY PASS: all {len(checks)} checks within tolerance ({mode} mode)"
     first = failed[0]
     measured = "" if first.measured is None else f": {first.measured:.4g} > tolerance {first.tolerance:.4g}"
-    if first.name.endswith(">= minimum"):
+    if first.at_least:
         measured = f": {first.measured:.4f} < {first.tolerance:.4f}"
     return (f"PARITY FAIL: {len(failed)} of {len(checks)} checks failed ({mode} mode); "
             f"first: {first.name}{measured} ({first.detail})")

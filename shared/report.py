@@ -50,7 +50,7 @@ def terminal_summary(keras: dict | None, torch: dict | None, checks: list[Check]
                         f"{r['total_seconds']:.1f} s on {r['device']}")
     rows.append("")
     for c in checks:
-        shown = c.measured is not None and not c.name.endswith(">= minimum")  # the detail says it then
+        shown = c.measured is not None and not c.at_least  # a floor's detail already says both numbers
         measured = f"{c.measured:.4f} (tolerance {c.tolerance:.4f}) " if shown else ""
         rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
     return "\n".join(rows)
