@@ -19,9 +19,18 @@ could not beat on this CPU even with perfect GEMMs and free augmentation, data l
 "x floor" says how far each side is from it. The rate at the step's real GEMM shape (batch x 784 @
 784 x hidden[0]) is printed too: small GEMMs run well below the large-matrix rate.
 """
+
 from __future__ import annotations
 
-import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,26 +65,51 @@ def cpu_name() -> str:
 
 
 def run_side(side: str, args, out: Path) -> dict:
-    cmd = side_command(side, "--epochs", str(args.epochs), "--device", args.device, "--quiet", "--out", str(out),
-                       *[a for kv in args.overrides for a in ("--set", kv)])
-    proc = subprocess.run(cmd, cwd=ROOT, env=side_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = side_command(
+        side,
+        "--epochs",
+        str(args.epochs),
+        "--device",
+        args.device,
+        "--quiet",
+        "--out",
+        str(out),
+        *[a for kv in args.overrides for a in ("--set", kv)],
+    )
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=side_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     result = json.loads(out.read_text()) if out.exists() else None
     if proc.returncode != 0 or result is None or result["status"] != "ok":
         tail = "\n".join(proc.stdout.splitlines()[-30:])
-        sys.exit(f"bench.py: the {side} side failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-                 f"--- last lines of its output ---\n{tail}")
+        sys.exit(
+            f"bench.py: the {side} side failed (exit {proc.returncode}): {' '.join(cmd)}\n"
+            f"--- last lines of its output ---\n{tail}"
+        )
     return result
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2; default 3)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="spec override passed to both sides, e.g. --set data.train_subset=3000")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spec override passed to both sides, e.g. --set data.train_subset=3000",
+    )
     p.add_argument("--sides", nargs="+", choices=("keras", "torch"), default=["keras", "torch"])
-    p.add_argument("--repeats", type=int, default=1, help="runs per side (steady epochs are pooled)")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu",
-                   help="passed to each side (default cpu: the floor is a CPU floor)")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="runs per side (steady epochs are pooled)"
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="cpu",
+        help="passed to each side (default cpu: the floor is a CPU floor)",
+    )
     p.add_argument("--json", help="also save the figures to this JSON file")
     args = p.parse_args(argv)
     if args.epochs < 2:
@@ -98,42 +132,80 @@ def main(argv=None) -> int:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for side in args.sides:
-            runs = [run_side(side, args, Path(tmp) / f"{side}-{r}.json") for r in range(args.repeats)]
+            runs = [
+                run_side(side, args, Path(tmp) / f"{side}-{r}.json") for r in range(args.repeats)
+            ]
             firsts = [r["history"][0]["seconds"] for r in runs]
             steady = [h["seconds"] for r in runs for h in r["history"][1:]]
             med = statistics.median(steady)
-            rows[side] = {"device": runs[-1]["device"], "first_epoch_s": statistics.median(firsts),
-                          "steady_min_s": min(steady), "steady_median_s": med, "samples_per_s": images / med,
-                          "x_floor": med / floor, "test_accuracy": statistics.mean(r["test"]["accuracy"] for r in runs),
-                          "versions": runs[-1]["versions"]}
+            rows[side] = {
+                "device": runs[-1]["device"],
+                "first_epoch_s": statistics.median(firsts),
+                "steady_min_s": min(steady),
+                "steady_median_s": med,
+                "samples_per_s": images / med,
+                "x_floor": med / floor,
+                "test_accuracy": statistics.mean(r["test"]["accuracy"] for r in runs),
+                "versions": runs[-1]["versions"],
+            }
 
-    command = " ".join(["python", *sys.argv]) if argv is None else "python bench.py " + " ".join(argv)
-    print(f"\n{'side':<6} {'device':<28} {'epoch 1 s':>9} {'steady s (min / med)':>21} "
-          f"{'samples/s':>10} {'x floor':>8} {'test acc':>8}")
+    command = (
+        " ".join(["python", *sys.argv]) if argv is None else "python bench.py " + " ".join(argv)
+    )
+    print(
+        f"\n{'side':<6} {'device':<28} {'epoch 1 s':>9} {'steady s (min / med)':>21} "
+        f"{'samples/s':>10} {'x floor':>8} {'test acc':>8}"
+    )
     for side, r in rows.items():
-        print(f"{side:<6} {r['device'][:28]:<28} {r['first_epoch_s']:>9.2f} "
-              f"{r['steady_min_s']:>10.2f} / {r['steady_median_s']:<8.2f} {r['samples_per_s']:>10.0f} "
-              f"{r['x_floor']:>8.1f} {r['test_accuracy']:>8.4f}")
+        print(
+            f"{side:<6} {r['device'][:28]:<28} {r['first_epoch_s']:>9.2f} "
+            f"{r['steady_min_s']:>10.2f} / {r['steady_median_s']:<8.2f} {r['samples_per_s']:>10.0f} "
+            f"{r['x_floor']:>8.1f} {r['test_accuracy']:>8.4f}"
+        )
     if len(rows) == 2:
         (fast, rf), (slow, rs) = sorted(rows.items(), key=lambda kv: kv[1]["steady_median_s"])
-        print(f"{slow} is {rs['steady_median_s'] / rf['steady_median_s']:.2f}x slower than {fast} "
-              f"(steady median epoch)")
-    print(f"\nGEMM float32 (numpy): {rate:.1f} GFLOP/s at 2048x2048 @ 2048x2048; "
-          f"{step_rate:.1f} GFLOP/s at the step's {b}x{spec.input_dim} @ {spec.input_dim}x{h0}")
-    print(f"floor: 3 x {fwd / 1e6:.3f} MFLOP/sample forward ({' -> '.join(map(str, dims))}) x {images} "
-          f"images / {rate:.1f} GFLOP/s = {floor * 1e3:.1f} ms per epoch (training GEMMs only)")
-    print(f"epochs {args.epochs} x repeats {args.repeats}; steady = epochs 2..{args.epochs}; "
-          f"augmentation {'on' if spec.augment.enabled else 'off'}; batch {b}; "
-          f"validation {spec.data.validation_size} images per epoch (in the epoch time, not in the floor)")
+        print(
+            f"{slow} is {rs['steady_median_s'] / rf['steady_median_s']:.2f}x slower than {fast} "
+            f"(steady median epoch)"
+        )
+    print(
+        f"\nGEMM float32 (numpy): {rate:.1f} GFLOP/s at 2048x2048 @ 2048x2048; "
+        f"{step_rate:.1f} GFLOP/s at the step's {b}x{spec.input_dim} @ {spec.input_dim}x{h0}"
+    )
+    print(
+        f"floor: 3 x {fwd / 1e6:.3f} MFLOP/sample forward ({' -> '.join(map(str, dims))}) x {images} "
+        f"images / {rate:.1f} GFLOP/s = {floor * 1e3:.1f} ms per epoch (training GEMMs only)"
+    )
+    print(
+        f"epochs {args.epochs} x repeats {args.repeats}; steady = epochs 2..{args.epochs}; "
+        f"augmentation {'on' if spec.augment.enabled else 'off'}; batch {b}; "
+        f"validation {spec.data.validation_size} images per epoch (in the epoch time, not in the floor)"
+    )
     print(f"machine: {os.cpu_count()} logical CPUs, {cpu_name()}, {platform.platform()}")
     versions = {k: v for r in rows.values() for k, v in r["versions"].items()}
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in {**versions, "numpy (bench)": np.__version__}.items()))
+    print(
+        "versions: "
+        + ", ".join(f"{k} {v}" for k, v in {**versions, "numpy (bench)": np.__version__}.items())
+    )
     print(f"command: {command}")
     if args.json:
-        doc = {"command": command, "machine": {"cpu_count": os.cpu_count(), "cpu": cpu_name(),
-               "platform": platform.platform()}, "gemm_gflops_2048": rate, "gemm_gflops_step": step_rate,
-               "forward_flops_per_sample": fwd, "training_images": images, "floor_epoch_s": floor,
-               "epochs": args.epochs, "repeats": args.repeats, "overrides": args.overrides, "sides": rows}
+        doc = {
+            "command": command,
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "cpu": cpu_name(),
+                "platform": platform.platform(),
+            },
+            "gemm_gflops_2048": rate,
+            "gemm_gflops_step": step_rate,
+            "forward_flops_per_sample": fwd,
+            "training_images": images,
+            "floor_epoch_s": floor,
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "overrides": args.overrides,
+            "sides": rows,
+        }
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
         print(f"figures written to {args.json}")
     return 0

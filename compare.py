@@ -7,6 +7,7 @@
 Exit status: 0 every parity check passed; 1 a check failed; 2 a usage, spec or data error;
 3 a side crashed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,15 +33,33 @@ SIDES = ("keras", "torch")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n")[0])
     add_spec_options(parser)
-    parser.add_argument("--mode", choices=MODES, default="aligned",
-                        help="aligned (default): same initial weights and sample order on both sides; "
-                             "independent: nothing shared but the spec and the seed")
-    parser.add_argument("--keras-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec value on the Keras side only")
-    parser.add_argument("--torch-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec value on the PyTorch side only")
-    parser.add_argument("--quick", action="store_true", help="the spec's [quick] smoke configuration")
-    parser.add_argument("--out", help="output directory (default: runs/<timestamp>/; never overwritten)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="aligned",
+        help="aligned (default): same initial weights and sample order on both sides; "
+        "independent: nothing shared but the spec and the seed",
+    )
+    parser.add_argument(
+        "--keras-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value on the Keras side only",
+    )
+    parser.add_argument(
+        "--torch-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value on the PyTorch side only",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="the spec's [quick] smoke configuration"
+    )
+    parser.add_argument(
+        "--out", help="output directory (default: runs/<timestamp>/; never overwritten)"
+    )
     return parser.parse_args(argv)
 
 
@@ -48,8 +67,10 @@ def new_run_dir(out: str | None) -> Path:
     if out:
         path = Path(out)
         if path.exists() and any(path.iterdir()):
-            raise FileExistsError(f"--out {out} already holds files: choose a new directory "
-                                  f"(compare.py never overwrites an earlier run)")
+            raise FileExistsError(
+                f"--out {out} already holds files: choose a new directory "
+                f"(compare.py never overwrites an earlier run)"
+            )
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path("runs") / stamp
@@ -63,19 +84,32 @@ def new_run_dir(out: str | None) -> Path:
 
 def side_command(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
     return cli.side_command(
-        side, "--mode", args.mode, "--out", str(out),
-        "--align-seed", str(args.align_seed),  # the same shared weights and order, whatever one side's seed
-        "--device", args.device, *(["--quick"] if args.quick else []),
-        *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--download"] if args.download else []),
-        *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]])
+        side,
+        "--mode",
+        args.mode,
+        "--out",
+        str(out),
+        "--align-seed",
+        str(args.align_seed),  # the same shared weights and order, whatever one side's seed
+        "--device",
+        args.device,
+        *(["--quick"] if args.quick else []),
+        *(["--data-dir", args.data_dir] if args.data_dir else []),
+        *(["--download"] if args.download else []),
+        *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]],
+    )
 
 
-def run_side(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> tuple[int, str]:
+def run_side(
+    side: str, args: argparse.Namespace, side_sets: list[str], out: Path
+) -> tuple[int, str]:
     """Run one side in a process of its own, echoing its output; return (exit status, end of its output)."""
     cmd = side_command(side, args, side_sets, out)
     print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
     tail: collections.deque[bytes] = collections.deque(maxlen=64)
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=cli.side_env()) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=cli.side_env()
+    ) as proc:
         for chunk in iter(lambda: proc.stdout.read1(4096), b""):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
@@ -95,17 +129,33 @@ def main(argv=None) -> int:
         spec = load_spec(spec_overrides(args), quick=args.quick)
         for side_sets in (args.keras_set, args.torch_set):
             load_spec([*spec_overrides(args), *side_sets], quick=args.quick)
-        load_mnist(args.data_dir, download=args.download)  # fetched and verified once, before either side runs
+        load_mnist(
+            args.data_dir, download=args.download
+        )  # fetched and verified once, before either side runs
         out_dir = new_run_dir(args.out)
         args.align_seed = spec.train.seed
     except (SpecError, DataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
-    command = " ".join(["python", *sys.argv]) if argv is None else " ".join(["python", "compare.py", *argv])
-    print(f"mnist-parity: Keras vs PyTorch, {args.mode} mode, {spec.train.epochs} epochs; results in {out_dir}/")
-    write_json(out_dir / "spec.json", {"spec": spec.to_dict(), "mode": args.mode, "command": command,
-                                       "keras_set": args.keras_set, "torch_set": args.torch_set})
+    command = (
+        " ".join(["python", *sys.argv])
+        if argv is None
+        else " ".join(["python", "compare.py", *argv])
+    )
+    print(
+        f"mnist-parity: Keras vs PyTorch, {args.mode} mode, {spec.train.epochs} epochs; results in {out_dir}/"
+    )
+    write_json(
+        out_dir / "spec.json",
+        {
+            "spec": spec.to_dict(),
+            "mode": args.mode,
+            "command": command,
+            "keras_set": args.keras_set,
+            "torch_set": args.torch_set,
+        },
+    )
     results, crashed, refused = {side: None for side in SIDES}, [], []
     for side, side_sets in zip(SIDES, (args.keras_set, args.torch_set)):
         path = out_dir / f"{side}.json"
@@ -120,17 +170,30 @@ def main(argv=None) -> int:
             results[side] = read_result(path)
         except (RuntimeError, OSError, ValueError) as err:
             crashed.append(side)
-            print(f"\n!!! the {side} side crashed ({err}); the end of its output:\n{tail}", file=sys.stderr)
+            print(
+                f"\n!!! the {side} side crashed ({err}); the end of its output:\n{tail}",
+                file=sys.stderr,
+            )
 
     keras, torch = results["keras"], results["torch"]
     checks = parity_checks(keras, torch, spec, args.mode)
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
     notes += [f"the {side} side refused its arguments: nothing after it ran" for side in refused]
-    notes += [f"one-sided overrides: {side} {' '.join(sets)}" for side, sets in
-              (("keras", args.keras_set), ("torch", args.torch_set)) if sets]
-    write_json(out_dir / "parity.json", {"mode": args.mode, "passed": all(c.passed for c in checks),
-                                         "verdict": line, "checks": [c.to_dict() for c in checks]})
+    notes += [
+        f"one-sided overrides: {side} {' '.join(sets)}"
+        for side, sets in (("keras", args.keras_set), ("torch", args.torch_set))
+        if sets
+    ]
+    write_json(
+        out_dir / "parity.json",
+        {
+            "mode": args.mode,
+            "passed": all(c.passed for c in checks),
+            "verdict": line,
+            "checks": [c.to_dict() for c in checks],
+        },
+    )
     write_report(out_dir / "report.md", keras, torch, checks, line, args.mode, command, notes)
     plot_curves(out_dir / "curves.png", keras, torch, spec, args.mode)
 

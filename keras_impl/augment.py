@@ -1,4 +1,5 @@
 """Augmentation: one random affine warp per sample, a Keras layer doing what torchvision's RandomAffine does."""
+
 from __future__ import annotations
 
 import math
@@ -22,11 +23,19 @@ def affine(images, angles, translations, scales, spec: Spec):
     cos, sin = ops.cos(angles) / scales, ops.sin(angles) / scales
     x0, y0 = cx + translations[:, 0], cy + translations[:, 1]
     zeros = ops.zeros_like(cos)
-    rows = ops.stack([cos, sin, cx - cos * x0 - sin * y0, -sin, cos, cy + sin * x0 - cos * y0, zeros, zeros], axis=1)
-    return ops.image.affine_transform(images, rows, interpolation=spec.augment.interpolation,
-                                      # constant fill: Keras's RandomRotation/Zoom default is "reflect"
-                                      fill_mode="constant", fill_value=spec.augment.fill,
-                                      data_format="channels_last")
+    rows = ops.stack(
+        [cos, sin, cx - cos * x0 - sin * y0, -sin, cos, cy + sin * x0 - cos * y0, zeros, zeros],
+        axis=1,
+    )
+    return ops.image.affine_transform(
+        images,
+        rows,
+        interpolation=spec.augment.interpolation,
+        # constant fill: Keras's RandomRotation/Zoom default is "reflect"
+        fill_mode="constant",
+        fill_value=spec.augment.fill,
+        data_format="channels_last",
+    )
 
 
 class RandomAffine(keras.layers.Layer):
@@ -48,7 +57,9 @@ class RandomAffine(keras.layers.Layer):
         def uniform(low, high):
             return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
 
-        translations = ops.stack([ops.round(uniform(-max_dx, max_dx)), ops.round(uniform(-max_dy, max_dy))], axis=1)
+        translations = ops.stack(
+            [ops.round(uniform(-max_dx, max_dx)), ops.round(uniform(-max_dy, max_dy))], axis=1
+        )
         return uniform(-a.degrees, a.degrees), translations, uniform(*a.scale)
 
     def call(self, images, training=True):

@@ -1,4 +1,5 @@
 """Data loading and normalization: tf.data pipelines with Keras preprocessing layers, per batch."""
+
 from __future__ import annotations
 
 import keras
@@ -11,37 +12,49 @@ from shared.spec import Spec
 
 def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1)."""
-    return keras.Sequential([
-        keras.layers.Rescaling(1 / 255),  # bit-equal to torchvision's ToDtype(float32, scale=True)
-        *([random_affine(spec)] if augment else []),  # on [0, 1], so the fill is black
-        # Normalization takes a variance where torchvision's Normalize takes a std.
-        keras.layers.Normalization(mean=spec.data.mean, variance=spec.data.std ** 2),
-    ])
+    return keras.Sequential(
+        [
+            keras.layers.Rescaling(
+                1 / 255
+            ),  # bit-equal to torchvision's ToDtype(float32, scale=True)
+            *([random_affine(spec)] if augment else []),  # on [0, 1], so the fill is black
+            # Normalization takes a variance where torchvision's Normalize takes a std.
+            keras.layers.Normalization(mean=spec.data.mean, variance=spec.data.std**2),
+        ]
+    )
 
 
-def batches(spec: Spec, images: np.ndarray, labels: np.ndarray, indices: tf.data.Dataset, augment: bool):
+def batches(
+    spec: Spec, images: np.ndarray, labels: np.ndarray, indices: tf.data.Dataset, augment: bool
+):
     """Index batches -> (images (B, 28, 28, 1) float32, labels (B,)), preprocessed per batch."""
     images = tf.constant(images[..., None])  # NHWC: channels last
     labels = tf.constant(labels.astype(np.int64))
     layers = preprocess(spec, augment)
     # Gather and preprocess whole batches: per-element map work is what makes tf.data slow. One map
     # call at a time, so the augmentation's random stream is drawn in the same order on every run.
-    return (indices.map(lambda i: (layers(tf.gather(images, i), training=augment), tf.gather(labels, i)))
-            .prefetch(tf.data.AUTOTUNE))
+    return indices.map(
+        lambda i: (layers(tf.gather(images, i), training=augment), tf.gather(labels, i))
+    ).prefetch(tf.data.AUTOTUNE)
 
 
-def make_train_data(spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None):
+def make_train_data(
+    spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None
+):
     """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
     n, batch = len(labels), spec.train.batch_size
     if orders is None:
         # A buffer as large as the dataset is a uniform permutation, drawn anew every epoch; a smaller
         # one is not. Shuffling indices (not images) keeps that buffer small.
-        indices = tf.data.Dataset.range(n).shuffle(n, seed=spec.train.seed, reshuffle_each_iteration=True)
+        indices = tf.data.Dataset.range(n).shuffle(
+            n, seed=spec.train.seed, reshuffle_each_iteration=True
+        )
         indices = indices.batch(batch)
     else:
         # All epochs back to back, one shared permutation each; fit(steps_per_epoch=...) walks through them.
         indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(
-            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch))
+            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch)
+        )
     return batches(spec, images, labels, indices, augment=spec.augment.enabled)
 
 

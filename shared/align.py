@@ -3,6 +3,7 @@
 Both are drawn here, in numpy, from the run's seed, because the frameworks' own random number
 generators give different numbers for the same seed. Each side loads them in its own layout.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -13,6 +13,7 @@ those, with each framework's per-epoch variances pooled over the epochs (a few s
 standard deviation per epoch; pooled over the epochs it is a steadier one). The measurements go to
 shared/calibration.json (or --out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,20 @@ METRICS = ("train_loss", "val_loss", "val_accuracy")
 
 def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> dict:
     out = workdir / f"{side}-{mode}-{seed}.json"
-    cmd = side_command(side, "--quiet", "--device", "cpu", "--mode", mode, "--seed", str(seed), "--out", str(out),
-                       *(["--align-seed", "0"] if mode == "aligned" else []), *(["--quick"] if quick else []))
+    cmd = side_command(
+        side,
+        "--quiet",
+        "--device",
+        "cpu",
+        "--mode",
+        mode,
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        *(["--align-seed", "0"] if mode == "aligned" else []),
+        *(["--quick"] if quick else []),
+    )
     done = subprocess.run(cmd, capture_output=True, text=True, env=side_env())
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -46,8 +59,10 @@ def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> dict:
 
 def spreads(results: list[dict]) -> dict:
     """Per-epoch sample standard deviations of each curve, and of the test accuracy."""
-    out = {key: np.std([[h[key] for h in r["history"]] for r in results], axis=0, ddof=1).tolist()
-           for key in METRICS}
+    out = {
+        key: np.std([[h[key] for h in r["history"]] for r in results], axis=0, ddof=1).tolist()
+        for key in METRICS
+    }
     out["test_accuracy"] = float(np.std([r["test"]["accuracy"] for r in results], ddof=1))
     out["test_accuracy_mean"] = float(np.mean([r["test"]["accuracy"] for r in results]))
     return out
@@ -64,7 +79,9 @@ def suggest(keras: dict, torch: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.calibrate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.calibrate", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="calibrate the [quick] configuration")
     parser.add_argument("--out", default=str(Path(__file__).with_name("calibration.json")))
@@ -72,7 +89,9 @@ def main(argv=None) -> int:
     if len(args.seeds) < 2:
         parser.error("a spread needs at least two seeds")
 
-    jobs = [(side, mode, seed) for mode in MODES for seed in args.seeds for side in ("keras", "torch")]
+    jobs = [
+        (side, mode, seed) for mode in MODES for seed in args.seeds for side in ("keras", "torch")
+    ]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
         # Two processes at a time, one per core; results do not depend on timing.
         results = list(pool.map(lambda job: run(*job, args.quick, Path(tmp)), jobs))
@@ -83,15 +102,27 @@ def main(argv=None) -> int:
     config = "quick" if args.quick else "default"
     path = Path(args.out)
     doc = json.loads(path.read_text()) if path.exists() else {}
-    doc[config] = {"command": " ".join(["python -m shared.calibrate", *(argv or sys.argv[1:])]), "seeds": args.seeds,
-                   "k": K, "modes": {}}
+    doc[config] = {
+        "command": " ".join(["python -m shared.calibrate", *(argv or sys.argv[1:])]),
+        "seeds": args.seeds,
+        "k": K,
+        "modes": {},
+    }
     for mode in MODES:
         s = {side: spreads(by[mode][side]) for side in ("keras", "torch")}
-        doc[config]["modes"][mode] = {"spread": s, "suggested_tolerances": suggest(s["keras"], s["torch"])}
-        print(f"{config} {mode}: suggested tolerances "
-              + ", ".join(f"{k} {v:.4f}" for k, v in doc[config]["modes"][mode]["suggested_tolerances"].items())
-              + f"; mean test accuracy keras {s['keras']['test_accuracy_mean']:.4f}, "
-                f"torch {s['torch']['test_accuracy_mean']:.4f}")
+        doc[config]["modes"][mode] = {
+            "spread": s,
+            "suggested_tolerances": suggest(s["keras"], s["torch"]),
+        }
+        print(
+            f"{config} {mode}: suggested tolerances "
+            + ", ".join(
+                f"{k} {v:.4f}"
+                for k, v in doc[config]["modes"][mode]["suggested_tolerances"].items()
+            )
+            + f"; mean test accuracy keras {s['keras']['test_accuracy_mean']:.4f}, "
+            f"torch {s['torch']['test_accuracy_mean']:.4f}"
+        )
     write_json(path, doc)
     return 0
 

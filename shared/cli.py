@@ -1,4 +1,5 @@
 """The command line both `python -m keras_impl.train` and `python -m torch_impl.train` share."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,9 @@ from shared.spec import MODES, Spec, SpecError, load_spec
 from shared.splits import Splits, load_splits
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
-PACKAGES_DIR = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
+PACKAGES_DIR = (
+    Path(__file__).resolve().parents[1]
+)  # where shared/, keras_impl/ and torch_impl/ live
 
 
 def side_command(side: str, *options: str) -> list[str]:
@@ -33,28 +36,55 @@ class DeviceError(RuntimeError):
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The options that shape the spec: the same in both sides and in compare.py."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec value, e.g. --set train.lr=3e-4 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set train.lr=3e-4 (repeatable)",
+    )
     parser.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                        help="auto: the GPU when the framework sees one, else the CPU")
-    parser.add_argument("--data-dir", help="a directory with the four MNIST IDX files "
-                        "(default: $MNIST_PARITY_DATA, else the copy bundled in shared/data/mnist)")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch MNIST from the canonical mirrors into the cache if it is missing")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="auto: the GPU when the framework sees one, else the CPU",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="a directory with the four MNIST IDX files "
+        "(default: $MNIST_PARITY_DATA, else the copy bundled in shared/data/mnist)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch MNIST from the canonical mirrors into the cache if it is missing",
+    )
 
 
 def side_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Train the MNIST MLP of shared/spec.toml.")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Train the MNIST MLP of shared/spec.toml."
+    )
     add_spec_options(parser)
     parser.add_argument("--out", help="write the run's JSON result here")
-    parser.add_argument("--save-model", help="save the trained model in the framework's native format")
+    parser.add_argument(
+        "--save-model", help="save the trained model in the framework's native format"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--mode", choices=MODES, default="independent",
-                        help="aligned: initial weights and sample order from shared/align.py")
-    parser.add_argument("--align-seed", type=int,
-                        help="seed of the shared weights and order in aligned mode (default: the run's seed)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="independent",
+        help="aligned: initial weights and sample order from shared/align.py",
+    )
+    parser.add_argument(
+        "--align-seed",
+        type=int,
+        help="seed of the shared weights and order in aligned mode (default: the run's seed)",
+    )
     parser.add_argument("--quick", action="store_true", help="apply the spec's [quick] overrides")
     return parser
 
@@ -94,14 +124,20 @@ def finish(result: dict, args: argparse.Namespace, save_model) -> int:
 
 
 def summary(result: dict, args: argparse.Namespace) -> str:
-    lines = [f"\n{result['framework']} on {result['device']}, mode {result['mode']}, seed {result['seed']}"]
+    lines = [
+        f"\n{result['framework']} on {result['device']}, mode {result['mode']}, seed {result['seed']}"
+    ]
     lines.append(f"{'epoch':>5} {'loss':>8} {'acc':>7} {'val_loss':>8} {'val_acc':>7} {'sec':>6}")
     for h in result["history"]:
-        lines.append(f"{h['epoch']:>5} {h['train_loss']:>8.4f} {h['train_accuracy']:>7.4f} "
-                     f"{h['val_loss']:>8.4f} {h['val_accuracy']:>7.4f} {h['seconds']:>6.2f}")
+        lines.append(
+            f"{h['epoch']:>5} {h['train_loss']:>8.4f} {h['train_accuracy']:>7.4f} "
+            f"{h['val_loss']:>8.4f} {h['val_accuracy']:>7.4f} {h['seconds']:>6.2f}"
+        )
     if result["status"] == "ok":
-        lines.append(f"test loss {result['test']['loss']:.4f}, test accuracy {result['test']['accuracy']:.4f}, "
-                     f"{result['total_seconds']:.1f} s in all")
+        lines.append(
+            f"test loss {result['test']['loss']:.4f}, test accuracy {result['test']['accuracy']:.4f}, "
+            f"{result['total_seconds']:.1f} s in all"
+        )
     else:
         lines.append(f"STOPPED: {result['message']}")
     for what, path in (("result", args.out), ("model", args.save_model)):

@@ -7,6 +7,7 @@
 Every file is checked against the canonical SHA-256 (of the decompressed bytes) listed in
 BUNDLED_DIR/SHA256SUMS, whichever directory it is read from. Any problem raises DataError.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,9 +39,11 @@ FILES = {
     "test_images": ("t10k-images-idx3-ubyte", (10000, 28, 28)),
     "test_labels": ("t10k-labels-idx1-ubyte", (10000,)),
 }
-FIX = ("re-fetch with `python compare.py --download`, or restore the bundled copy with "
-       f"`git checkout shared/data/mnist`, or point --data-dir / {DATA_ENV} at a directory "
-       "holding the four files (NAME.gz or plain NAME)")
+FIX = (
+    "re-fetch with `python compare.py --download`, or restore the bundled copy with "
+    f"`git checkout shared/data/mnist`, or point --data-dir / {DATA_ENV} at a directory "
+    "holding the four files (NAME.gz or plain NAME)"
+)
 
 
 class DataError(RuntimeError):
@@ -55,8 +58,8 @@ class _Invalid(ValueError):
 class Mnist:
     train_images: np.ndarray  # (60000, 28, 28) uint8, read-only
     train_labels: np.ndarray  # (60000,) uint8 in 0..9, read-only
-    test_images: np.ndarray   # (10000, 28, 28) uint8, read-only
-    test_labels: np.ndarray   # (10000,) uint8 in 0..9, read-only
+    test_images: np.ndarray  # (10000, 28, 28) uint8, read-only
+    test_labels: np.ndarray  # (10000,) uint8 in 0..9, read-only
 
 
 def _parse(raw: bytes, expected_sha256: str | None, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -69,8 +72,10 @@ def _parse(raw: bytes, expected_sha256: str | None, shape: tuple[int, ...] | Non
         raise _Invalid(f"truncated: {len(raw)} bytes, shorter than the 4-byte IDX magic number")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (0x801, 0x803):
-        raise _Invalid(f"wrong magic number 0x{magic:08x}, expected 0x00000803 (uint8 images) "
-                       "or 0x00000801 (uint8 labels): not an MNIST IDX file")
+        raise _Invalid(
+            f"wrong magic number 0x{magic:08x}, expected 0x00000803 (uint8 images) "
+            "or 0x00000801 (uint8 labels): not an MNIST IDX file"
+        )
     header = 4 + 4 * raw[3]
     if len(raw) < header:
         raise _Invalid(f"truncated: {len(raw)} bytes, shorter than the {header}-byte IDX header")
@@ -84,15 +89,18 @@ def _parse(raw: bytes, expected_sha256: str | None, shape: tuple[int, ...] | Non
     if expected_sha256 is not None:
         actual = hashlib.sha256(raw).hexdigest()
         if actual != expected_sha256.lower():
-            raise _Invalid(f"checksum mismatch: SHA-256 of the decompressed bytes is {actual[:16]}..., "
-                           f"expected {expected_sha256[:16]}... (damaged, or not the canonical MNIST)")
+            raise _Invalid(
+                f"checksum mismatch: SHA-256 of the decompressed bytes is {actual[:16]}..., "
+                f"expected {expected_sha256[:16]}... (damaged, or not the canonical MNIST)"
+            )
     array = np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
     array.flags.writeable = False
     return array
 
 
-def read_idx(path: str | os.PathLike, expected_sha256: str | None, *,
-             shape: tuple[int, ...] | None = None) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike, expected_sha256: str | None, *, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     """Parse one IDX file (gzipped or not) into a read-only uint8 array, verifying everything."""
     path = Path(path)
     try:
@@ -113,12 +121,16 @@ def _canonical_sums() -> dict[str, str]:
     try:
         rows = [line.split() for line in sums_file.read_text().splitlines()]
     except OSError as e:
-        raise DataError(f"{sums_file}: cannot read the canonical checksums ({e}); restore it with "
-                        "`git checkout shared/data/mnist`") from None
+        raise DataError(
+            f"{sums_file}: cannot read the canonical checksums ({e}); restore it with "
+            "`git checkout shared/data/mnist`"
+        ) from None
     sums = {row[1].lstrip("*"): row[0] for row in rows if len(row) == 2}
     if missing := [name for name, _ in FILES.values() if name not in sums]:
-        raise DataError(f"{sums_file}: no checksum for {', '.join(missing)}; restore it with "
-                        "`git checkout shared/data/mnist`")
+        raise DataError(
+            f"{sums_file}: no checksum for {', '.join(missing)}; restore it with "
+            "`git checkout shared/data/mnist`"
+        )
     return sums
 
 
@@ -134,7 +146,9 @@ def _missing(directory: Path) -> bool:
 def _load(directory: Path) -> Mnist:
     paths = {attr: _find(directory, name) for attr, (name, _) in FILES.items()}
     if missing := [f"{FILES[attr][0]}.gz" for attr, path in paths.items() if path is None]:
-        raise DataError(f"{directory}: missing {', '.join(missing)} (or the same without .gz); {FIX}")
+        raise DataError(
+            f"{directory}: missing {', '.join(missing)} (or the same without .gz); {FIX}"
+        )
     sums, arrays = _canonical_sums(), {}
     for attr, (name, shape) in FILES.items():
         arrays[attr] = array = read_idx(paths[attr], sums[name], shape=shape)
@@ -143,9 +157,12 @@ def _load(directory: Path) -> Mnist:
     return Mnist(**arrays)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = False,
-               cache_dir: str | os.PathLike | None = None,
-               mirrors: tuple[str, ...] = MIRRORS) -> Mnist:
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    mirrors: tuple[str, ...] = MIRRORS,
+) -> Mnist:
     """Load (and cache) MNIST from data_dir, else $MNIST_PARITY_DATA, else the bundled copy.
 
     If that fails and download=True (or the bundled copy is missing), use cache_dir instead
@@ -165,8 +182,9 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = False
     return _load(cache)
 
 
-def download_mnist(dest_dir: str | os.PathLike, mirrors: tuple[str, ...] = MIRRORS,
-                   timeout: float = 30) -> Path:
+def download_mnist(
+    dest_dir: str | os.PathLike, mirrors: tuple[str, ...] = MIRRORS, timeout: float = 30
+) -> Path:
     """Fetch the four .gz files into dest_dir, trying mirrors in order; keep only verified files."""
     dest, sums = Path(dest_dir).expanduser(), _canonical_sums()
     dest.mkdir(parents=True, exist_ok=True)
@@ -197,10 +215,12 @@ def download_mnist(dest_dir: str | os.PathLike, mirrors: tuple[str, ...] = MIRRO
             break
         else:
             tried = "\n  ".join(reasons) or "(no mirrors given)"
-            raise DataError(f"{target}: could not download {target.name} from any mirror:\n  {tried}\n"
-                            f"Check the connection, or point --data-dir / {DATA_ENV} at a directory "
-                            "holding the four files, or restore the bundled copy with "
-                            "`git checkout shared/data/mnist`")
+            raise DataError(
+                f"{target}: could not download {target.name} from any mirror:\n  {tried}\n"
+                f"Check the connection, or point --data-dir / {DATA_ENV} at a directory "
+                "holding the four files, or restore the bundled copy with "
+                "`git checkout shared/data/mnist`"
+            )
     return dest
 
 
@@ -210,7 +230,9 @@ def split_indices(n_train: int, validation_size: int, seed: int) -> tuple[np.nda
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"split_indices: {name} must be a non-negative int, got {value!r}")
     if not 0 <= validation_size < n_train:
-        raise ValueError(f"split_indices: validation_size={validation_size} must be smaller than "
-                         f"n_train={n_train} so that some training images remain")
+        raise ValueError(
+            f"split_indices: validation_size={validation_size} must be smaller than "
+            f"n_train={n_train} so that some training images remain"
+        )
     perm = np.random.default_rng(seed).permutation(n_train).astype(np.int64, copy=False)
     return perm[validation_size:], perm[:validation_size]

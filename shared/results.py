@@ -1,4 +1,5 @@
 """The result of one run: one JSON document, in one schema, written by both sides."""
+
 from __future__ import annotations
 
 import json
@@ -43,12 +44,25 @@ class Diverged(RuntimeError):
         self.history = history or []  # the epochs completed before it happened
 
 
-def new_result(framework: str, spec_dict: dict, mode: str, align_seed: int, versions: dict, device: str) -> dict:
+def new_result(
+    framework: str, spec_dict: dict, mode: str, align_seed: int, versions: dict, device: str
+) -> dict:
     return {
-        "schema": SCHEMA, "framework": framework, "versions": {"python": platform.python_version(), **versions},
-        "device": device, "mode": mode, "seed": spec_dict["train"]["seed"], "align_seed": align_seed,
-        "spec": spec_dict, "status": "ok", "message": None, "history": [], "test": None,
-        "confusion_matrix": None, "total_seconds": 0.0, "command": " ".join(["python", *sys.argv]),
+        "schema": SCHEMA,
+        "framework": framework,
+        "versions": {"python": platform.python_version(), **versions},
+        "device": device,
+        "mode": mode,
+        "seed": spec_dict["train"]["seed"],
+        "align_seed": align_seed,
+        "spec": spec_dict,
+        "status": "ok",
+        "message": None,
+        "history": [],
+        "test": None,
+        "confusion_matrix": None,
+        "total_seconds": 0.0,
+        "command": " ".join(["python", *sys.argv]),
     }
 
 
@@ -64,8 +78,14 @@ def validate_result(doc: Any) -> None:
     extra = sorted(set(doc) - set(FIELDS))
     if extra:
         raise ValueError(f"result: unknown key {extra[0]!r}")
-    if doc["schema"] != SCHEMA or doc["framework"] not in FRAMEWORKS or doc["status"] not in STATUSES:
-        raise ValueError(f"result: bad schema/framework/status {doc['schema']!r}/{doc['framework']!r}/{doc['status']!r}")
+    if (
+        doc["schema"] != SCHEMA
+        or doc["framework"] not in FRAMEWORKS
+        or doc["status"] not in STATUSES
+    ):
+        raise ValueError(
+            f"result: bad schema/framework/status {doc['schema']!r}/{doc['framework']!r}/{doc['status']!r}"
+        )
     for i, row in enumerate(doc["history"]):
         if not isinstance(row, dict) or tuple(row) != EPOCH_KEYS:
             raise ValueError(f"result: history[{i}] must have exactly the keys {EPOCH_KEYS}")
@@ -74,7 +94,9 @@ def validate_result(doc: Any) -> None:
     if doc["status"] == "ok":
         if not doc["history"] or doc["test"] is None or doc["confusion_matrix"] is None:
             raise ValueError("result: a finished run needs history, test and confusion_matrix")
-        if set(doc["test"]) != {"loss", "accuracy"} or not all(map(math.isfinite, doc["test"].values())):
+        if set(doc["test"]) != {"loss", "accuracy"} or not all(
+            map(math.isfinite, doc["test"].values())
+        ):
             raise ValueError("result: test must be {'loss': finite, 'accuracy': finite}")
         k = doc["spec"]["data"]["num_classes"]
         cm = doc["confusion_matrix"]

@@ -1,17 +1,19 @@
 """Typed, validated access to spec.toml, the one spec both pipelines share.
 
-    spec = load_spec(["train.lr=3e-4", "model.hidden=[512,256,128]"])
-    spec.train.lr, spec.model.hidden, spec.to_dict()
+spec = load_spec(["train.lr=3e-4", "model.hidden=[512,256,128]"])
+spec.train.lr, spec.model.hidden, spec.to_dict()
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 try:
     import tomllib
@@ -136,8 +138,10 @@ SECTIONS = {"data": DataSpec, "augment": AugmentSpec, "model": ModelSpec, "train
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
-    raise SpecError(f"spec value {key} = {value!r} is invalid: {allowed}. "
-                    f"Fix it in shared/spec.toml or with --set {key}=VALUE.")
+    raise SpecError(
+        f"spec value {key} = {value!r} is invalid: {allowed}. "
+        f"Fix it in shared/spec.toml or with --set {key}=VALUE."
+    )
 
 
 def _number(key: str, value: Any, kind: type) -> Any:
@@ -157,11 +161,15 @@ def _coerce(cls: type, section: str, raw: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise SpecError(f"unknown spec key {section}.{unknown[0]}: allowed keys in [{section}] are "
-                        f"{', '.join(sorted(fields))}.")
+        raise SpecError(
+            f"unknown spec key {section}.{unknown[0]}: allowed keys in [{section}] are "
+            f"{', '.join(sorted(fields))}."
+        )
     missing = sorted(set(fields) - set(raw))
     if missing:
-        raise SpecError(f"spec key {section}.{missing[0]} is missing: add it to [{section}] in shared/spec.toml.")
+        raise SpecError(
+            f"spec key {section}.{missing[0]} is missing: add it to [{section}] in shared/spec.toml."
+        )
     out = {}
     for name, field in fields.items():
         key, value = f"{section}.{name}", raw[name]
@@ -175,11 +183,20 @@ def _coerce(cls: type, section: str, raw: dict[str, Any]) -> Any:
             _check(key, isinstance(value, str), value, "expected a string")
             out[name] = value
         elif kind == "tuple[int, ...]":
-            _check(key, isinstance(value, (list, tuple)), value, "expected a list of whole numbers, e.g. [256, 128]")
+            _check(
+                key,
+                isinstance(value, (list, tuple)),
+                value,
+                "expected a list of whole numbers, e.g. [256, 128]",
+            )
             out[name] = tuple(_number(key, v, int) for v in value)
         elif kind == "tuple[float, float]":
-            _check(key, isinstance(value, (list, tuple)) and len(value) == 2, value,
-                   "expected two numbers [low, high]")
+            _check(
+                key,
+                isinstance(value, (list, tuple)) and len(value) == 2,
+                value,
+                "expected two numbers [low, high]",
+            )
             out[name] = tuple(_number(key, v, float) for v in value)
         elif kind == "int | str":
             if value != "auto":
@@ -198,24 +215,78 @@ def _validate(spec: Spec) -> None:
     _check("data.channels", d.channels == 1, d.channels, "MNIST has 1 channel")
     _check("data.num_classes", d.num_classes == 10, d.num_classes, "MNIST has 10 classes")
     _check("data.std", d.std > 0, d.std, "must be > 0")
-    _check("data.validation_size", 0 < d.validation_size < 60000, d.validation_size,
-           "must be between 1 and 59,999 (the training set has 60,000 images)")
-    _check("data.train_subset", 0 <= d.train_subset <= 60000 - d.validation_size, d.train_subset,
-           f"must be 0 (all) or at most {60000 - d.validation_size} (the training images left after validation)")
-    _check("data.workers", d.workers == "auto" or d.workers >= 0, d.workers, 'must be "auto" or a count >= 0')
+    _check(
+        "data.validation_size",
+        0 < d.validation_size < 60000,
+        d.validation_size,
+        "must be between 1 and 59,999 (the training set has 60,000 images)",
+    )
+    _check(
+        "data.train_subset",
+        0 <= d.train_subset <= 60000 - d.validation_size,
+        d.train_subset,
+        f"must be 0 (all) or at most {60000 - d.validation_size} (the training images left after validation)",
+    )
+    _check(
+        "data.workers",
+        d.workers == "auto" or d.workers >= 0,
+        d.workers,
+        'must be "auto" or a count >= 0',
+    )
     _check("augment.degrees", 0 <= a.degrees <= 180, a.degrees, "must be between 0 and 180")
-    _check("augment.translate", 0 <= a.translate <= 1, a.translate, "must be a fraction between 0 and 1")
-    _check("augment.scale", 0 < a.scale[0] <= a.scale[1], list(a.scale), "must be [low, high] with 0 < low <= high")
-    _check("augment.interpolation", a.interpolation in INTERPOLATIONS, a.interpolation,
-           f"allowed: {', '.join(INTERPOLATIONS)}")
-    _check("augment.fill", a.fill == 0, a.fill, "only 0 (black background) is supported: torchvision "
-           "blends any other fill through a resampled mask, which Keras does not")
-    _check("model.hidden", all(h > 0 for h in m.hidden), list(m.hidden), "every layer size must be > 0")
-    _check("model.activation", m.activation in ACTIVATIONS, m.activation, f"allowed: {', '.join(ACTIVATIONS)}")
+    _check(
+        "augment.translate",
+        0 <= a.translate <= 1,
+        a.translate,
+        "must be a fraction between 0 and 1",
+    )
+    _check(
+        "augment.scale",
+        0 < a.scale[0] <= a.scale[1],
+        list(a.scale),
+        "must be [low, high] with 0 < low <= high",
+    )
+    _check(
+        "augment.interpolation",
+        a.interpolation in INTERPOLATIONS,
+        a.interpolation,
+        f"allowed: {', '.join(INTERPOLATIONS)}",
+    )
+    _check(
+        "augment.fill",
+        a.fill == 0,
+        a.fill,
+        "only 0 (black background) is supported: torchvision "
+        "blends any other fill through a resampled mask, which Keras does not",
+    )
+    _check(
+        "model.hidden", all(h > 0 for h in m.hidden), list(m.hidden), "every layer size must be > 0"
+    )
+    _check(
+        "model.activation",
+        m.activation in ACTIVATIONS,
+        m.activation,
+        f"allowed: {', '.join(ACTIVATIONS)}",
+    )
     _check("model.dropout", 0 <= m.dropout < 1, m.dropout, "must be in [0, 1)")
-    _check("model.kernel_init", m.kernel_init in KERNEL_INITS, m.kernel_init, f"allowed: {', '.join(KERNEL_INITS)}")
-    _check("model.bias_init", m.bias_init in BIAS_INITS, m.bias_init, f"allowed: {', '.join(BIAS_INITS)}")
-    _check("train.optimizer", t.optimizer in OPTIMIZERS, t.optimizer, f"allowed: {', '.join(OPTIMIZERS)}")
+    _check(
+        "model.kernel_init",
+        m.kernel_init in KERNEL_INITS,
+        m.kernel_init,
+        f"allowed: {', '.join(KERNEL_INITS)}",
+    )
+    _check(
+        "model.bias_init",
+        m.bias_init in BIAS_INITS,
+        m.bias_init,
+        f"allowed: {', '.join(BIAS_INITS)}",
+    )
+    _check(
+        "train.optimizer",
+        t.optimizer in OPTIMIZERS,
+        t.optimizer,
+        f"allowed: {', '.join(OPTIMIZERS)}",
+    )
     _check("train.lr", t.lr > 0, t.lr, "must be > 0")
     _check("train.beta1", 0 <= t.beta1 < 1, t.beta1, "must be in [0, 1)")
     _check("train.beta2", 0 <= t.beta2 < 1, t.beta2, "must be in [0, 1)")
@@ -224,7 +295,12 @@ def _validate(spec: Spec) -> None:
     _check("train.epochs", t.epochs > 0, t.epochs, "must be >= 1")
     _check("train.seed", t.seed >= 0, t.seed, "must be >= 0")
     _check("train.max_loss", t.max_loss > 0, t.max_loss, "must be > 0")
-    _check("parity.min_test_accuracy", 0 <= p.min_test_accuracy <= 1, p.min_test_accuracy, "must be in [0, 1]")
+    _check(
+        "parity.min_test_accuracy",
+        0 <= p.min_test_accuracy <= 1,
+        p.min_test_accuracy,
+        "must be in [0, 1]",
+    )
     for mode in MODES:
         for name, value in dataclasses.asdict(getattr(p, mode)).items():
             _check(f"parity.{mode}.{name}", value > 0, value, "must be > 0")
@@ -235,7 +311,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise SpecError(f"bad override {text!r}: expected KEY=VALUE, for example --set train.lr=3e-4")
+        raise SpecError(
+            f"bad override {text!r}: expected KEY=VALUE, for example --set train.lr=3e-4"
+        )
     try:
         return key, tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -247,13 +325,17 @@ def _apply(raw: dict[str, Any], key: str, value: Any) -> None:
     node = raw
     for i, part in enumerate(path):
         if not isinstance(node.get(part), dict):
-            raise SpecError(f"unknown spec key {key}: [{'.'.join(path[:i + 1])}] is not a section of the spec; "
-                            f"sections are {', '.join(k for k, v in raw.items() if isinstance(v, dict))}.")
+            raise SpecError(
+                f"unknown spec key {key}: [{'.'.join(path[: i + 1])}] is not a section of the spec; "
+                f"sections are {', '.join(k for k, v in raw.items() if isinstance(v, dict))}."
+            )
         node = node[part]
     if not path or last not in node or isinstance(node[last], dict):
         where = ".".join(path) or "the top level"
         keys = ", ".join(k for k, v in node.items() if not isinstance(v, dict))
-        raise SpecError(f"unknown spec key {key}: keys in {where} are {keys or '(none; name a section.key)'}.")
+        raise SpecError(
+            f"unknown spec key {key}: keys in {where} are {keys or '(none; name a section.key)'}."
+        )
     node[last] = value
 
 
@@ -263,14 +345,22 @@ def spec_from_dict(raw: dict[str, Any], overrides: Iterable[str | tuple[str, Any
         _apply(raw, *(parse_override(item) if isinstance(item, str) else item))
     unknown = sorted(set(raw) - {*SECTIONS, "parity", "quick"})
     if unknown:
-        raise SpecError(f"unknown spec section [{unknown[0]}]: sections are {', '.join([*SECTIONS, 'parity', 'quick'])}.")
+        raise SpecError(
+            f"unknown spec section [{unknown[0]}]: sections are {', '.join([*SECTIONS, 'parity', 'quick'])}."
+        )
     parts = {name: _coerce(cls, name, raw.get(name, {})) for name, cls in SECTIONS.items()}
-    spec = Spec(**parts, parity=_coerce(ParitySpec, "parity", raw.get("parity", {})), quick=dict(raw.get("quick", {})))
+    spec = Spec(
+        **parts,
+        parity=_coerce(ParitySpec, "parity", raw.get("parity", {})),
+        quick=dict(raw.get("quick", {})),
+    )
     _validate(spec)
     return spec
 
 
-def load_spec(overrides: Iterable[str] = (), quick: bool = False, path: str | os.PathLike | None = None) -> Spec:
+def load_spec(
+    overrides: Iterable[str] = (), quick: bool = False, path: str | os.PathLike | None = None
+) -> Spec:
     """The spec from spec.toml, with the [quick] overrides when quick, then `overrides` (KEY=VALUE)."""
     path = Path(path or SPEC_PATH)
     try:

@@ -1,4 +1,5 @@
 """The train / validation / test arrays both sides train on, split once, here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from shared.spec import Spec
 @dataclass(frozen=True)
 class Splits:
     """uint8 images (N, 28, 28) and uint8 labels (N,) for each part."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -22,9 +24,16 @@ class Splits:
 
 def load_splits(spec: Spec, data_dir=None, download: bool = False) -> Splits:
     mnist = load_mnist(data_dir, download=download)
-    train_idx, val_idx = split_indices(len(mnist.train_images), spec.data.validation_size, spec.data.split_seed)
+    train_idx, val_idx = split_indices(
+        len(mnist.train_images), spec.data.validation_size, spec.data.split_seed
+    )
     if spec.data.train_subset:
-        train_idx = train_idx[:spec.data.train_subset]
-    return Splits(mnist.train_images[train_idx], mnist.train_labels[train_idx],
-                  mnist.train_images[val_idx], mnist.train_labels[val_idx],
-                  mnist.test_images, mnist.test_labels)
+        train_idx = train_idx[: spec.data.train_subset]
+    return Splits(
+        mnist.train_images[train_idx],
+        mnist.train_labels[train_idx],
+        mnist.train_images[val_idx],
+        mnist.train_labels[val_idx],
+        mnist.test_images,
+        mnist.test_labels,
+    )

@@ -5,15 +5,15 @@ TensorFlow was imported unless torch._dynamo came first. pytest loads this file 
 any test module, so whatever order it then collects in, torch, torchvision and torch._dynamo are
 already loaded when a Keras test imports TensorFlow. (compare.py runs each side in its own process.)
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402,F401
 import torch._dynamo  # noqa: E402,F401
 import torchvision  # noqa: E402,F401
-
-import pytest  # noqa: E402
 
 from shared.spec import load_spec  # noqa: E402
 from shared.splits import load_splits  # noqa: E402

@@ -1,4 +1,5 @@
 """Augmentation: both sides' explicit warps agree on real digits; the conventions of spec.toml hold."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,9 @@ from keras_impl import augment as keras_augment  # noqa: E402
 
 def warp_both(images01, angles, translations, scales, spec):
     """images01: (B, 28, 28) float32 in [0, 1] -> (torch result, keras result), both (B, 28, 28)."""
-    t = torch_augment.affine(torch.from_numpy(images01[:, None]), angles, translations, scales, spec)
+    t = torch_augment.affine(
+        torch.from_numpy(images01[:, None]), angles, translations, scales, spec
+    )
     k = keras_augment.affine(images01[..., None], angles, translations, scales, spec)
     return t[:, 0].numpy(), np.asarray(k)[..., 0]
 
@@ -34,8 +37,10 @@ def test_explicit_warps_agree_on_real_digits(splits, interpolation):
 def test_conventions_angle_translation_scale(spec):
     image = np.zeros((1, 28, 28), np.float32)
     image[0, 13, 20] = 1.0  # a dot right of the centre (13.5, 13.5)
+
     def where(out):
         return np.unravel_index(np.argmax(out[0]), (28, 28))
+
     for side in (0, 1):
         # translate (+2, +3): right and down
         assert where(warp_both(image, [0.0], [[2.0, 3.0]], [1.0], spec)[side]) == (16, 22)
@@ -57,18 +62,24 @@ def test_random_warps_are_per_sample_and_in_range(splits, spec):
     images = np.repeat(splits.x_test[:1].astype(np.float32) / 255, 8, axis=0)
     layer = keras_augment.random_affine(spec)
     k = np.asarray(layer(images[..., None], training=True))[..., 0]
-    t = np.stack([torch_augment.random_affine(spec)(torch.from_numpy(im[None]))[0].numpy() for im in images])
+    t = np.stack(
+        [torch_augment.random_affine(spec)(torch.from_numpy(im[None]))[0].numpy() for im in images]
+    )
     for out in (k, t):
         assert len({o.round(4).tobytes() for o in out}) == 8  # 8 identical inputs, 8 distinct warps
         assert out.min() >= -1e-6 and out.max() <= 1 + 1e-6
-    np.testing.assert_array_equal(np.asarray(layer(images[..., None], training=False))[..., 0], images)
+    np.testing.assert_array_equal(
+        np.asarray(layer(images[..., None], training=False))[..., 0], images
+    )
 
 
 def test_torch_random_affine_draws_the_spec_ranges(spec):
     transform = torch_augment.random_affine(spec)
     a = spec.augment
     assert transform.degrees == [-a.degrees, a.degrees]
-    assert list(transform.translate) == [a.translate, a.translate] and list(transform.scale) == list(a.scale)
+    assert list(transform.translate) == [a.translate, a.translate] and list(
+        transform.scale
+    ) == list(a.scale)
     assert transform.fill is None and transform.interpolation.value == a.interpolation
 
 
@@ -82,8 +93,16 @@ def test_both_sides_draw_from_the_same_distributions(spec):
     t_scales = np.array([p["scale"] for p in params])
     limit = round(a.translate * spec.data.width)
     for ang, shift, scale in ((angles, shifts, scales), (t_angles, t_shifts, t_scales)):
-        assert -a.degrees <= ang.min() < -0.9 * a.degrees and 0.9 * a.degrees < ang.max() <= a.degrees
-        assert np.array_equal(shift, np.round(shift)) and set(np.unique(shift)) == set(range(-limit, limit + 1))
-        assert a.scale[0] <= scale.min() and scale.max() <= a.scale[1] and abs(scale.mean() - np.mean(a.scale)) < 0.01
+        assert (
+            -a.degrees <= ang.min() < -0.9 * a.degrees and 0.9 * a.degrees < ang.max() <= a.degrees
+        )
+        assert np.array_equal(shift, np.round(shift)) and set(np.unique(shift)) == set(
+            range(-limit, limit + 1)
+        )
+        assert (
+            a.scale[0] <= scale.min()
+            and scale.max() <= a.scale[1]
+            and abs(scale.mean() - np.mean(a.scale)) < 0.01
+        )
     # the share of zero shifts agrees (both round the same uniform draw)
     assert abs((shifts == 0).mean() - (t_shifts == 0).mean()) < 0.05

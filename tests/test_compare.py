@@ -1,5 +1,6 @@
 """compare.py end to end on the quick configuration: it passes, it fails when one side is changed,
 and it reports a crashed side; each side runs in a process of its own."""
+
 import json
 import subprocess
 import sys
@@ -11,8 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_compare(*args, timeout=300):
-    return subprocess.run([sys.executable, "compare.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "compare.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_quick_run_passes_and_writes_every_artefact(tmp_path):
@@ -20,16 +26,31 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path):
     done = run_compare("--quick", "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PARITY PASS" in done.stdout
-    assert {p.name for p in out.iterdir()} == {"keras.json", "torch.json", "spec.json", "parity.json",
-                                                "report.md", "curves.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "keras.json",
+        "torch.json",
+        "spec.json",
+        "parity.json",
+        "report.md",
+        "curves.png",
+    }
     parity = json.loads((out / "parity.json").read_text())
-    assert parity["passed"] and all(c["passed"] for c in parity["checks"]) and len(parity["checks"]) == 8
+    assert (
+        parity["passed"]
+        and all(c["passed"] for c in parity["checks"])
+        and len(parity["checks"]) == 8
+    )
     assert {"measured", "tolerance", "passed", "name"} <= set(parity["checks"][4])
     report = (out / "report.md").read_text()
-    assert "PARITY PASS" in report and "python compare.py --quick" in report and "keras 3" in report.lower()
+    assert (
+        "PARITY PASS" in report
+        and "python compare.py --quick" in report
+        and "keras 3" in report.lower()
+    )
     png = (out / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     from PIL import Image
+
     with Image.open(out / "curves.png") as image:
         assert 800 <= image.width <= 2000 and 600 <= image.height <= 1600
         assert len(image.convert("L").getcolors(256)) > 50  # drawn, not blank
@@ -43,7 +64,11 @@ def test_a_one_sided_change_is_flagged(tmp_path):
     done = run_compare("--quick", "--torch-set", "train.lr=0.05", "--out", str(out))
     assert done.returncode == 1, done.stdout[-3000:]
     assert "PARITY FAIL" in done.stdout
-    failed = [c["name"] for c in json.loads((out / "parity.json").read_text())["checks"] if not c["passed"]]
+    failed = [
+        c["name"]
+        for c in json.loads((out / "parity.json").read_text())["checks"]
+        if not c["passed"]
+    ]
     assert any("loss difference" in name for name in failed)
     assert "torch train.lr=0.05" in (out / "report.md").read_text()
 
@@ -53,8 +78,12 @@ def test_a_crashed_side_is_named_and_the_other_side_kept(tmp_path, monkeypatch, 
 
     def crash_torch(side, *args):
         if side == "torch":  # a side killed mid-run (a segfault, the OOM killer) looks like this
-            return [sys.executable, "-c", "import os, sys; print('partial output'); sys.stdout.flush(); "
-                                          "os.kill(os.getpid(), 9)"]
+            return [
+                sys.executable,
+                "-c",
+                "import os, sys; print('partial output'); sys.stdout.flush(); "
+                "os.kill(os.getpid(), 9)",
+            ]
         return real(side, *args)
 
     monkeypatch.setattr(compare, "side_command", crash_torch)

@@ -1,4 +1,5 @@
 """Data loading and normalization on both sides: the shapes contract, values, order, no augmentation at eval."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,7 +33,9 @@ def test_split_sizes(splits, spec):
 
 
 def test_torch_shapes_and_normalization(splits, spec):
-    dataset = torch_data.MnistDataset(splits.x_val, splits.y_val, torch_data.preprocess(spec, augment=False))
+    dataset = torch_data.MnistDataset(
+        splits.x_val, splits.y_val, torch_data.preprocess(spec, augment=False)
+    )
     image, label = dataset[0]
     assert tuple(image.shape) == spec.shapes(1)["torch_sample"] and image.dtype == torch.float32
     images, labels = first_batch_torch(torch_data.make_eval_data(spec, splits.x_val, splits.y_val))
@@ -76,8 +79,8 @@ def test_shuffling_is_a_fresh_full_permutation_every_epoch(side):
     data = side.make_train_data(spec, np.zeros((n, 28, 28), np.uint8), np.arange(n))
     first, second = labels_seen(data), labels_seen(data)
     assert sorted(first) == sorted(second) == list(range(n))  # every sample, once per epoch
-    assert first != second and first != list(range(n))        # shuffled, anew each epoch
-    assert max(first[:100]) - min(first[:100]) > 500          # examples are shuffled, not batches
+    assert first != second and first != list(range(n))  # shuffled, anew each epoch
+    assert max(first[:100]) - min(first[:100]) > 500  # examples are shuffled, not batches
 
 
 def test_aligned_order_is_the_shared_permutation_on_both_sides():
@@ -88,7 +91,9 @@ def test_aligned_order_is_the_shared_permutation_on_both_sides():
     loader = torch_data.make_train_data(spec, x, ids, orders)
     assert [labels_seen(loader) for _ in range(2)] == orders.tolist()
     # Keras: all epochs back to back in one dataset, which fit(steps_per_epoch=...) walks through
-    assert labels_seen(keras_data.make_train_data(spec, x, ids, orders)) == orders.reshape(-1).tolist()
+    assert (
+        labels_seen(keras_data.make_train_data(spec, x, ids, orders)) == orders.reshape(-1).tolist()
+    )
 
 
 def test_no_augmentation_on_validation_or_test(splits, spec):
@@ -99,8 +104,9 @@ def test_no_augmentation_on_validation_or_test(splits, spec):
         b = [np.asarray(b[0]) for b in one]
         for first, second in zip(a, b):
             np.testing.assert_array_equal(first, second)
-        np.testing.assert_allclose(np.concatenate(a).reshape(256, 28, 28), reference(splits.x_val[:256], spec),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            np.concatenate(a).reshape(256, 28, 28), reference(splits.x_val[:256], spec), atol=1e-6
+        )
 
 
 def test_training_data_is_augmented_afresh_each_epoch(splits):

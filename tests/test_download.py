@@ -1,4 +1,5 @@
 """download_mnist against a real local HTTP server (127.0.0.1 only) serving the bundled files."""
+
 import functools
 import gzip
 import http.server
@@ -105,7 +106,9 @@ def test_corrupted_download_leaves_nothing(tmp_path, serve, mirror):
     with pytest.raises(DataError, match="checksum mismatch") as err:
         download_mnist(tmp_path / "cache", mirrors=(bad,))
     assert LABELS in str(err.value) and bad in str(err.value)
-    assert sorted(os.listdir(tmp_path / "cache")) == [n for n in NAMES if n != LABELS]  # no temp files
+    assert sorted(os.listdir(tmp_path / "cache")) == [
+        n for n in NAMES if n != LABELS
+    ]  # no temp files
     # the next mirror has it right: the valid files are kept, only the bad one is fetched
     download_mnist(tmp_path / "cache", mirrors=(bad, mirror))
     assert sorted(os.listdir(tmp_path / "cache")) == NAMES
@@ -124,7 +127,9 @@ def test_load_mnist_downloads_when_asked(tmp_path, mirror):
     empty.mkdir()
     with pytest.raises(DataError, match="missing"):
         load_mnist(data_dir=empty)
-    data = load_mnist(data_dir=empty, download=True, cache_dir=tmp_path / "cache", mirrors=(mirror,))
+    data = load_mnist(
+        data_dir=empty, download=True, cache_dir=tmp_path / "cache", mirrors=(mirror,)
+    )
     assert sorted(os.listdir(tmp_path / "cache")) == NAMES
     assert_equals_bundled(data)
     damaged = tmp_path / "damaged"  # present but invalid: --download falls back to the cache too
@@ -133,4 +138,7 @@ def test_load_mnist_downloads_when_asked(tmp_path, mirror):
         (damaged / name).write_bytes(b"garbage")
     with pytest.raises(DataError, match="wrong magic number"):
         load_mnist(data_dir=damaged)
-    assert load_mnist(data_dir=damaged, download=True, cache_dir=tmp_path / "cache", mirrors=()) is data
+    assert (
+        load_mnist(data_dir=damaged, download=True, cache_dir=tmp_path / "cache", mirrors=())
+        is data
+    )

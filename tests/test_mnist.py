@@ -1,4 +1,5 @@
 """shared.mnist on the real bundled MNIST: shapes, checksums, every bad-file message, the split."""
+
 import gzip
 import re
 import shutil
@@ -6,8 +7,16 @@ import shutil
 import numpy as np
 import pytest
 
-from shared.mnist import (BUNDLED_DIR, DATA_ENV, FILES, DataError, Mnist, load_mnist, read_idx,
-                          split_indices)
+from shared.mnist import (
+    BUNDLED_DIR,
+    DATA_ENV,
+    FILES,
+    DataError,
+    Mnist,
+    load_mnist,
+    read_idx,
+    split_indices,
+)
 
 SUMS = dict(line.split()[::-1] for line in (BUNDLED_DIR / "SHA256SUMS").read_text().splitlines())
 LABELS = "t10k-labels-idx1-ubyte"  # the smallest file: cheap to corrupt
@@ -84,13 +93,28 @@ def bad_files():
         (f"{LABELS}.gz", gzip.compress(LABELS_RAW)[:-40], "corrupted or truncated gzip"),
         (f"{LABELS}.gz", bytes(corrupt_gz), "corrupted or truncated gzip"),
         (f"{LABELS}.gz", gzip.compress(wrong_magic), "wrong magic number 0x00000802"),
-        (f"{LABELS}.gz", gzip.compress(wrong_count), "wrong dimensions/count (100,), expected (10000,)"),
+        (
+            f"{LABELS}.gz",
+            gzip.compress(wrong_count),
+            "wrong dimensions/count (100,), expected (10000,)",
+        ),
     ]
 
 
-@pytest.mark.parametrize("name, data, message", bad_files(),
-                         ids=["checksum", "truncated", "truncated-header", "trailing", "truncated-gzip",
-                              "corrupted-gzip", "magic", "count"])
+@pytest.mark.parametrize(
+    "name, data, message",
+    bad_files(),
+    ids=[
+        "checksum",
+        "truncated",
+        "truncated-header",
+        "trailing",
+        "truncated-gzip",
+        "corrupted-gzip",
+        "magic",
+        "count",
+    ],
+)
 def test_bad_file_messages(tmp_path, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)
@@ -121,7 +145,9 @@ def test_gzip_detected_by_content_not_name(tmp_path):
 
 
 def test_load_reports_missing_file(tmp_path):
-    with pytest.raises(DataError, match=re.escape(f"{tmp_path}: missing {LABELS}.gz (or the same without .gz)")):
+    with pytest.raises(
+        DataError, match=re.escape(f"{tmp_path}: missing {LABELS}.gz (or the same without .gz)")
+    ):
         load_mnist(data_dir=gz_dir(tmp_path, skip={LABELS}))
 
 
@@ -156,7 +182,9 @@ def test_split_disjoint_complete_seeded():
     assert len(train) == 55000 and len(val) == 5000
     assert np.intersect1d(train, val).size == 0
     np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(60000))
-    np.testing.assert_array_equal(np.concatenate([val, train]), np.random.default_rng(0).permutation(60000))
+    np.testing.assert_array_equal(
+        np.concatenate([val, train]), np.random.default_rng(0).permutation(60000)
+    )
     again_train, again_val = split_indices(60000, 5000, seed=0)
     np.testing.assert_array_equal(train, again_train)
     np.testing.assert_array_equal(val, again_val)
@@ -168,8 +196,17 @@ def test_split_zero_validation():
     assert val.size == 0 and sorted(train) == list(range(10))
 
 
-@pytest.mark.parametrize("args", [(60000, 60000, 0), (60000, -1, 0), (0, 0, 0), (60000, 5000, -1),
-                                  (60000, 5000.0, 0), (60000, True, 0)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (60000, 60000, 0),
+        (60000, -1, 0),
+        (0, 0, 0),
+        (60000, 5000, -1),
+        (60000, 5000.0, 0),
+        (60000, True, 0),
+    ],
+)
 def test_split_rejects_bad_arguments(args):
     with pytest.raises(ValueError, match="split_indices"):
         split_indices(*args)

@@ -1,4 +1,5 @@
 """The MLP on both sides: shapes, parameter counts, initializers, shared initial weights."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,9 @@ pytest.importorskip("tensorflow")
 from keras_impl import model as keras_model  # noqa: E402
 
 
-@pytest.mark.parametrize("hidden, params", [("[256,128]", 235_146), ("[]", 7_850), ("[512,256,128]", 567_434)])
+@pytest.mark.parametrize(
+    "hidden, params", [("[256,128]", 235_146), ("[]", 7_850), ("[512,256,128]", 567_434)]
+)
 def test_same_parameter_count_on_both_sides(hidden, params):
     spec = load_spec([f"model.hidden={hidden}"])
     assert torch_model.count_params(torch_model.build_model(spec)) == params
@@ -20,7 +23,9 @@ def test_same_parameter_count_on_both_sides(hidden, params):
 
 def test_logits_shape(spec):
     x = np.zeros(spec.shapes(5)["torch_batch"], np.float32)
-    assert tuple(torch_model.build_model(spec)(torch.from_numpy(x)).shape) == spec.shapes(5)["logits"]
+    assert (
+        tuple(torch_model.build_model(spec)(torch.from_numpy(x)).shape) == spec.shapes(5)["logits"]
+    )
     keras_x = np.zeros(spec.shapes(5)["keras_batch"], np.float32)
     assert tuple(keras_model.build_model(spec)(keras_x).shape) == spec.shapes(5)["logits"]
 
@@ -36,12 +41,19 @@ def test_glorot_uniform_kernels_and_zero_biases_on_both_sides(spec):
         torch_params += [layer.weight.detach().numpy().T, layer.bias.detach().numpy()]
     keras_params = keras_model.build_model(spec).get_weights()
     for params in (torch_params, keras_params):
-        assert [p.shape for p in params] == [(784, 256), (256,), (256, 128), (128,), (128, 10), (10,)]
+        assert [p.shape for p in params] == [
+            (784, 256),
+            (256,),
+            (256, 128),
+            (128,),
+            (128, 10),
+            (10,),
+        ]
         for kernel, bias in zip(params[::2], params[1::2]):
             limit = glorot_limit(kernel)
             assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
             # the variance of U(-a, a) is a^2 / 3; torch's default init would give about a third of it
-            assert kernel.var() == pytest.approx(limit ** 2 / 3, rel=0.1)
+            assert kernel.var() == pytest.approx(limit**2 / 3, rel=0.1)
             assert not bias.any()
 
 
@@ -50,7 +62,7 @@ def test_shared_initial_weights_give_the_same_logits(splits, spec):
     t_model, k_model = torch_model.build_model(spec), keras_model.build_model(spec)
     torch_model.load_initial_weights(t_model, weights)
     keras_model.load_initial_weights(k_model, weights)
-    x = ((splits.x_test[:256].astype(np.float32) / 255 - spec.data.mean) / spec.data.std)
+    x = (splits.x_test[:256].astype(np.float32) / 255 - spec.data.mean) / spec.data.std
     t_model.eval()
     with torch.no_grad():
         t_logits = t_model(torch.from_numpy(x[:, None])).numpy()

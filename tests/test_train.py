@@ -1,4 +1,5 @@
 """Training on both sides, in this process: a sane 1-epoch run, determinism, save/load, divergence, schema."""
+
 import json
 
 import numpy as np
@@ -44,18 +45,23 @@ def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
     if side == "torch":
         model = torch_build(spec)
         model.load_state_dict(torch.load(model_path, weights_only=True))
-        _, accuracy, confusion = torch_evaluate(model, torch_eval_data(spec, splits.x_test, splits.y_test),
-                                                torch.device("cpu"))
+        _, accuracy, confusion = torch_evaluate(
+            model, torch_eval_data(spec, splits.x_test, splits.y_test), torch.device("cpu")
+        )
     else:
         model = keras.models.load_model(model_path)
-        _, accuracy, confusion = keras_evaluate(model, keras_eval_data(spec, splits.x_test, splits.y_test))
+        _, accuracy, confusion = keras_evaluate(
+            model, keras_eval_data(spec, splits.x_test, splits.y_test)
+        )
     assert accuracy == result["test"]["accuracy"] and confusion == result["confusion_matrix"]
 
 
 @pytest.mark.parametrize("side", ["torch", "keras"])
 @pytest.mark.parametrize("mode", ["independent", "aligned"])
 def test_same_seed_same_history(side, mode, tmp_path):
-    runs = [run(side, tmp_path, "--mode", mode, "--seed", "3", name=f"{i}.json")[1] for i in range(2)]
+    runs = [
+        run(side, tmp_path, "--mode", mode, "--seed", "3", name=f"{i}.json")[1] for i in range(2)
+    ]
     strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]] for r in runs]
     assert strip[0] == strip[1] and runs[0]["test"] == runs[1]["test"]
     other = run(side, tmp_path, "--mode", mode, "--seed", "4", name="other.json")[1]
@@ -78,6 +84,7 @@ def test_gpu_on_a_machine_without_one_is_a_clear_error(side, tmp_path, capsys):
         pytest.skip("this machine has a GPU")
     if side == "keras":
         import tensorflow as tf
+
         if tf.config.list_physical_devices("GPU"):
             pytest.skip("this machine has a GPU")
     with pytest.raises(SystemExit) as exit_:
@@ -88,8 +95,12 @@ def test_gpu_on_a_machine_without_one_is_a_clear_error(side, tmp_path, capsys):
 
 def test_the_schema_rejects_a_malformed_result(tmp_path):
     code, result = run("torch", tmp_path)
-    for broken in ({**result, "history": [{"epoch": 1}]}, {k: v for k, v in result.items() if k != "test"},
-                   {**result, "framework": "jax"}, {**result, "confusion_matrix": [[1, 2]]}):
+    for broken in (
+        {**result, "history": [{"epoch": 1}]},
+        {k: v for k, v in result.items() if k != "test"},
+        {**result, "framework": "jax"},
+        {**result, "confusion_matrix": [[1, 2]]},
+    ):
         with pytest.raises(ValueError):
             validate_result(broken)
 
@@ -100,14 +111,24 @@ def test_aligned_mode_starts_both_sides_from_the_same_weights(tmp_path):
     off = ["--mode", "aligned", "--set", "model.dropout=0", "--set", "augment.enabled=false"]
     t = run("torch", tmp_path, *off, name="t.json")[1]["history"][0]
     k = run("keras", tmp_path, *off, name="k.json")[1]["history"][0]
-    assert abs(t["train_loss"] - k["train_loss"]) < 5e-3 and abs(t["val_loss"] - k["val_loss"]) < 5e-3
+    assert (
+        abs(t["train_loss"] - k["train_loss"]) < 5e-3 and abs(t["val_loss"] - k["val_loss"]) < 5e-3
+    )
     assert np.isclose(t["val_accuracy"], k["val_accuracy"], atol=5e-3)
 
 
 @pytest.mark.parametrize("side", ["torch", "keras"])
 def test_depth_comes_from_the_spec(side, tmp_path):
     """model.hidden=[] is softmax regression, trained with no code change."""
-    code, result = run(side, tmp_path, "--set", "model.hidden=[]", "--set", "augment.enabled=false",
-                       "--set", "train.lr=1e-2")
+    code, result = run(
+        side,
+        tmp_path,
+        "--set",
+        "model.hidden=[]",
+        "--set",
+        "augment.enabled=false",
+        "--set",
+        "train.lr=1e-2",
+    )
     assert code == 0 and result["spec"]["model"]["hidden"] == []
     assert 0.8 < result["test"]["accuracy"] < 0.95

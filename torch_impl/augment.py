@@ -1,4 +1,5 @@
 """Augmentation: one random affine warp per sample, torchvision's RandomAffine."""
+
 from __future__ import annotations
 
 import torch
@@ -15,18 +16,31 @@ def interpolation(spec: Spec) -> v2.InterpolationMode:
 def random_affine(spec: Spec) -> v2.RandomAffine:
     """The per-sample random warp; it draws its own angle, shift and scale on every call."""
     a = spec.augment
-    return v2.RandomAffine(degrees=a.degrees, translate=(a.translate, a.translate), scale=a.scale,
-                           interpolation=interpolation(spec),
-                           # fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
-                           # default fill=0 resamples a mask and darkens border pixels a second time
-                           fill=None)
+    return v2.RandomAffine(
+        degrees=a.degrees,
+        translate=(a.translate, a.translate),
+        scale=a.scale,
+        interpolation=interpolation(spec),
+        # fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
+        # default fill=0 resamples a mask and darkens border pixels a second time
+        fill=None,
+    )
 
 
 def affine(images: torch.Tensor, angles, translations, scales, spec: Spec) -> torch.Tensor:
     """Warp a batch (B, 1, H, W) with GIVEN per-sample parameters: angle (degrees, + = clockwise),
     translation (tx, ty) in pixels (+ = right, down), scale (> 1 = bigger)."""
-    return torch.stack([
-        F.affine(image, angle=float(angle), translate=[float(t) for t in shift], scale=float(scale),
-                 shear=[0.0, 0.0], interpolation=interpolation(spec), fill=None)
-        for image, angle, shift, scale in zip(images, angles, translations, scales)
-    ])
+    return torch.stack(
+        [
+            F.affine(
+                image,
+                angle=float(angle),
+                translate=[float(t) for t in shift],
+                scale=float(scale),
+                shear=[0.0, 0.0],
+                interpolation=interpolation(spec),
+                fill=None,
+            )
+            for image, angle, shift, scale in zip(images, angles, translations, scales)
+        ]
+    )

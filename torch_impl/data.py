@@ -1,4 +1,5 @@
 """Data loading and normalization: a Dataset with a per-sample transform, and DataLoaders."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,9 @@ class MnistDataset(Dataset):
     """uint8 images (N, 28, 28) and labels; one sample is (transform(image (1, 28, 28)), label)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
-        self.images = torch.from_numpy(np.array(images)).unsqueeze(1)  # a writable copy; NCHW: channels first
+        self.images = torch.from_numpy(np.array(images)).unsqueeze(
+            1
+        )  # a writable copy; NCHW: channels first
         self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         self.transform = transform
 
@@ -29,11 +32,15 @@ class MnistDataset(Dataset):
 
 def preprocess(spec: Spec, augment: bool) -> v2.Compose:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, per sample."""
-    return v2.Compose([
-        v2.ToDtype(torch.float32, scale=True),  # x / 255, bit-equal to Keras's Rescaling(1 / 255)
-        *([random_affine(spec)] if augment else []),  # on [0, 1], so that the fill is black
-        v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
-    ])
+    return v2.Compose(
+        [
+            v2.ToDtype(
+                torch.float32, scale=True
+            ),  # x / 255, bit-equal to Keras's Rescaling(1 / 255)
+            *([random_affine(spec)] if augment else []),  # on [0, 1], so that the fill is black
+            v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
+        ]
+    )
 
 
 class EpochOrders(Sampler):
@@ -47,7 +54,9 @@ class EpochOrders(Sampler):
 
     def __iter__(self):
         if self.epoch >= len(self.orders):
-            raise RuntimeError(f"EpochOrders holds {len(self.orders)} epochs; epoch {self.epoch + 1} was asked for")
+            raise RuntimeError(
+                f"EpochOrders holds {len(self.orders)} epochs; epoch {self.epoch + 1} was asked for"
+            )
         self.epoch += 1
         return iter(self.orders[self.epoch - 1].tolist())
 
@@ -60,17 +69,29 @@ def num_workers(spec: Spec) -> int:
     return min(os.cpu_count() or 1, 8)
 
 
-def make_loader(spec: Spec, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
+def make_loader(
+    spec: Spec, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None
+) -> DataLoader:
     workers = num_workers(spec)
     # An explicit generator keeps the DataLoader from drawing on torch's global stream (dropout's), and
     # seeds the workers' streams (RandomAffine's): same seed and worker count, same run.
     generator = torch.Generator().manual_seed(spec.train.seed)
-    return DataLoader(dataset, batch_size=spec.train.batch_size, shuffle=shuffle, sampler=sampler,
-                      drop_last=False, num_workers=workers, persistent_workers=workers > 0,
-                      generator=generator, pin_memory=torch.cuda.is_available())
+    return DataLoader(
+        dataset,
+        batch_size=spec.train.batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        drop_last=False,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=generator,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
-def make_train_data(spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None):
+def make_train_data(
+    spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None
+):
     """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
     dataset = MnistDataset(images, labels, preprocess(spec, augment=spec.augment.enabled))
     if orders is not None:
@@ -80,4 +101,6 @@ def make_train_data(spec: Spec, images: np.ndarray, labels: np.ndarray, orders: 
 
 def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray):
     """In order, never augmented."""
-    return make_loader(spec, MnistDataset(images, labels, preprocess(spec, augment=False)), shuffle=False)
+    return make_loader(
+        spec, MnistDataset(images, labels, preprocess(spec, augment=False)), shuffle=False
+    )

@@ -1,4 +1,5 @@
 """Device choice: the GPU when PyTorch sees one (auto), else the CPU."""
+
 from __future__ import annotations
 
 import torch
@@ -8,8 +9,10 @@ from shared.cli import DeviceError
 
 def select_device(choice: str) -> torch.device:
     if choice == "gpu" and not torch.cuda.is_available():
-        raise DeviceError("--device gpu: PyTorch sees no CUDA GPU here. Use --device auto or --device cpu, "
-                          "or install a CUDA build of torch on a machine with an NVIDIA GPU.")
+        raise DeviceError(
+            "--device gpu: PyTorch sees no CUDA GPU here. Use --device auto or --device cpu, "
+            "or install a CUDA build of torch on a machine with an NVIDIA GPU."
+        )
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
 

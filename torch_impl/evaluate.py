@@ -1,4 +1,5 @@
 """Evaluation: mean loss, accuracy and the confusion matrix, in eval mode without gradients."""
+
 from __future__ import annotations
 
 import torch
@@ -19,6 +20,6 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, num_cla
         total += loss_fn(logits, labels).item()
         count += len(labels)
         pairs = labels.cpu() * num_classes + logits.argmax(1).cpu()
-        confusion += torch.bincount(pairs, minlength=num_classes ** 2).view(num_classes, num_classes)
+        confusion += torch.bincount(pairs, minlength=num_classes**2).view(num_classes, num_classes)
     accuracy = confusion.diagonal().sum().item() / count
     return total / count, accuracy, confusion.tolist()

@@ -1,4 +1,5 @@
 """The MLP: Flatten -> [Linear -> activation -> Dropout] per hidden layer -> Linear to logits."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,11 @@ class MLP(nn.Module):
         sizes = layer_sizes(spec)
         layers: list[nn.Module] = [nn.Flatten()]  # (B, 1, 28, 28) -> (B, 784)
         for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
-            layers += [nn.Linear(fan_in, fan_out), ACTIVATIONS[spec.model.activation](), nn.Dropout(spec.model.dropout)]
+            layers += [
+                nn.Linear(fan_in, fan_out),
+                ACTIVATIONS[spec.model.activation](),
+                nn.Dropout(spec.model.dropout),
+            ]
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
         self.layers = nn.Sequential(*layers)
         self.reset_parameters(spec)
