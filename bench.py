@@ -4,7 +4,7 @@
     python bench.py --epochs 5 --repeats 2 --json bench.json
     python bench.py --epochs 2 --set data.train_subset=3000 --sides torch
 
-What it measures. Each side runs as its own subprocess (`python -m <side>_impl.train --quiet --out ...`),
+What it measures. Each side runs as its own subprocess (`python -m <side>_impl.train --quiet --out ...`, launched by parity/runner.py),
 one after the other, never at once, so that neither competes with the other for the cores; TensorFlow and
 torchvision must not share a process anyway, so this file imports neither. Each result's history gives
 the wall time of every epoch (training plus the validation pass). Epoch 1 is reported on its own and left
@@ -23,11 +23,9 @@ could not beat on this CPU even with perfect GEMMs and free augmentation, data l
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,10 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.cli import side_command, side_env
+from parity.runner import run_side
+from shared.results import SIDES, Result, read_result, write_json
 from shared.spec import SpecError, load_spec
-
-ROOT = Path(__file__).resolve().parent
 
 
 def gemm_gflops(m: int, k: int, n: int, calls: int) -> float:
@@ -64,27 +61,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_side(side: str, args, out: Path) -> dict:
-    cmd = side_command(
-        side,
-        "--epochs",
-        str(args.epochs),
-        "--device",
-        args.device,
-        "--quiet",
-        "--out",
-        str(out),
-        *[a for kv in args.overrides for a in ("--set", kv)],
-    )
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=side_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    result = json.loads(out.read_text()) if out.exists() else None
-    if proc.returncode != 0 or result is None or result["status"] != "ok":
-        tail = "\n".join(proc.stdout.splitlines()[-30:])
+def run_bench_side(side: str, args, out: Path) -> Result:
+    options = ["--epochs", str(args.epochs), "--device", args.device, "--quiet", "--out", str(out)]
+    options += [item for kv in args.overrides for item in ("--set", kv)]
+    done = run_side(side, options)
+    result = read_result(out) if out.exists() else None
+    if done.returncode != 0 or result is None or not result.ok:
         sys.exit(
-            f"bench.py: the {side} side failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-            f"--- last lines of its output ---\n{tail}"
+            f"bench.py: the {side} side failed ({done.describe_exit()}): {' '.join(done.command)}\n"
+            f"--- last lines of its output ---\n{done.output_tail}"
         )
     return result
 
@@ -100,7 +85,7 @@ def main(argv=None) -> int:
         metavar="KEY=VALUE",
         help="spec override passed to both sides, e.g. --set data.train_subset=3000",
     )
-    p.add_argument("--sides", nargs="+", choices=("keras", "torch"), default=["keras", "torch"])
+    p.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     p.add_argument(
         "--repeats", type=int, default=1, help="runs per side (steady epochs are pooled)"
     )
@@ -133,20 +118,21 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for side in args.sides:
             runs = [
-                run_side(side, args, Path(tmp) / f"{side}-{r}.json") for r in range(args.repeats)
+                run_bench_side(side, args, Path(tmp) / f"{side}-{r}.json")
+                for r in range(args.repeats)
             ]
-            firsts = [r["history"][0]["seconds"] for r in runs]
-            steady = [h["seconds"] for r in runs for h in r["history"][1:]]
+            firsts = [r.history[0].seconds for r in runs]
+            steady = [h.seconds for r in runs for h in r.history[1:]]
             med = statistics.median(steady)
             rows[side] = {
-                "device": runs[-1]["device"],
+                "device": runs[-1].device,
                 "first_epoch_s": statistics.median(firsts),
                 "steady_min_s": min(steady),
                 "steady_median_s": med,
                 "samples_per_s": images / med,
                 "x_floor": med / floor,
-                "test_accuracy": statistics.mean(r["test"]["accuracy"] for r in runs),
-                "versions": runs[-1]["versions"],
+                "test_accuracy": statistics.mean(r.test.accuracy for r in runs),
+                "versions": runs[-1].versions,
             }
 
     command = (
@@ -206,7 +192,7 @@ def main(argv=None) -> int:
             "overrides": args.overrides,
             "sides": rows,
         }
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
         print(f"figures written to {args.json}")
     return 0
 

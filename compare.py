@@ -1,4 +1,4 @@
-"""Train the Keras and the PyTorch pipelines on one spec and prove that their curves line up.
+"""Train the Keras and the PyTorch pipelines on one spec and check that their curves line up.
 
     python compare.py                  # defaults: aligned mode, 10 epochs, both sides
     python compare.py --quick          # a smoke run, well under a minute
@@ -11,23 +11,19 @@ Exit status: 0 every parity check passed; 1 a check failed; 2 a usage, spec or d
 from __future__ import annotations
 
 import argparse
-import collections
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from shared import cli
+from parity import runner
+from parity.checks import parity_checks, verdict
+from parity.report import plot_curves, terminal_summary, write_report
 from shared.cli import add_spec_options, spec_overrides
 from shared.mnist import DataError, load_mnist
-from shared.parity import parity_checks, verdict
-from shared.report import plot_curves, terminal_summary, write_report
-from shared.results import read_result, write_json
+from shared.results import SIDES, read_result, write_json
 from shared.spec import MODES, SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
-SIDES = ("keras", "torch")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -82,45 +78,16 @@ def new_run_dir(out: str | None) -> Path:
     return path
 
 
-def side_command(side: str, args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
-    return cli.side_command(
-        side,
-        "--mode",
-        args.mode,
-        "--out",
-        str(out),
-        "--align-seed",
-        str(args.align_seed),  # the same shared weights and order, whatever one side's seed
-        "--device",
-        args.device,
+def side_options(args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
+    return [
+        *("--mode", args.mode, "--out", str(out), "--device", args.device),
+        # the same shared weights and order, whatever one side's seed
+        *("--align-seed", str(args.align_seed)),
         *(["--quick"] if args.quick else []),
         *(["--data-dir", args.data_dir] if args.data_dir else []),
         *(["--download"] if args.download else []),
         *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]],
-    )
-
-
-def run_side(
-    side: str, args: argparse.Namespace, side_sets: list[str], out: Path
-) -> tuple[int, str]:
-    """Run one side in a process of its own, echoing its output; return (exit status, end of its output)."""
-    cmd = side_command(side, args, side_sets, out)
-    print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
-    tail: collections.deque[bytes] = collections.deque(maxlen=64)
-    with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=cli.side_env()
-    ) as proc:
-        for chunk in iter(lambda: proc.stdout.read1(4096), b""):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-            tail.append(chunk)
-    return proc.returncode, b"".join(tail).decode(errors="replace")[-3000:]
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        return f"killed by signal {signal.Signals(-code).name}"
-    return f"exit status {code}"
+    ]
 
 
 def main(argv=None) -> int:
@@ -129,9 +96,8 @@ def main(argv=None) -> int:
         spec = load_spec(spec_overrides(args), quick=args.quick)
         for side_sets in (args.keras_set, args.torch_set):
             load_spec([*spec_overrides(args), *side_sets], quick=args.quick)
-        load_mnist(
-            args.data_dir, download=args.download
-        )  # fetched and verified once, before either side runs
+        # fetched and verified once, before either side runs
+        load_mnist(args.data_dir, download=args.download)
         out_dir = new_run_dir(args.out)
         args.align_seed = spec.train.seed
     except (SpecError, DataError, OSError) as err:
@@ -156,22 +122,22 @@ def main(argv=None) -> int:
             "torch_set": args.torch_set,
         },
     )
-    results, crashed, refused = {side: None for side in SIDES}, [], []
+    results, crashed, refused = dict.fromkeys(SIDES), [], []
     for side, side_sets in zip(SIDES, (args.keras_set, args.torch_set)):
         path = out_dir / f"{side}.json"
-        code, tail = run_side(side, args, side_sets, path)
-        if code == EXIT_USAGE and not path.exists():
+        run = runner.run_side(side, side_options(args, side_sets, path), echo=True)
+        if run.returncode == EXIT_USAGE and not path.exists():
             print(f"error: the {side} side refused its arguments (see above)", file=sys.stderr)
             refused.append(side)
             break
         try:
-            if code not in (0, 1):
-                raise RuntimeError(describe_exit(code))
+            if run.returncode not in (0, 1):
+                raise RuntimeError(run.describe_exit())
             results[side] = read_result(path)
         except (RuntimeError, OSError, ValueError) as err:
             crashed.append(side)
             print(
-                f"\n!!! the {side} side crashed ({err}); the end of its output:\n{tail}",
+                f"\n!!! the {side} side crashed ({err}); the end of its output:\n{run.output_tail}",
                 file=sys.stderr,
             )
 
@@ -182,9 +148,14 @@ def main(argv=None) -> int:
     notes += [f"the {side} side refused its arguments: nothing after it ran" for side in refused]
     notes += [
         f"one-sided overrides: {side} {' '.join(sets)}"
-        for side, sets in (("keras", args.keras_set), ("torch", args.torch_set))
+        for side, sets in zip(SIDES, (args.keras_set, args.torch_set))
         if sets
     ]
+    if keras and torch and keras.device != torch.device:
+        notes.append(
+            f"the sides ran on different devices (keras {keras.device}, torch {torch.device}): "
+            "float32 arithmetic differs slightly between devices"
+        )
     write_json(
         out_dir / "parity.json",
         {

@@ -24,7 +24,7 @@ def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
     )
 
 
-def batches(
+def make_loader(
     spec: Spec, images: np.ndarray, labels: np.ndarray, indices: tf.data.Dataset, augment: bool
 ):
     """Index batches -> (images (B, 28, 28, 1) float32, labels (B,)), preprocessed per batch."""
@@ -55,10 +55,10 @@ def make_train_data(
         indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(
             lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch)
         )
-    return batches(spec, images, labels, indices, augment=spec.augment.enabled)
+    return make_loader(spec, images, labels, indices, augment=spec.augment.enabled)
 
 
 def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray):
     """In order, never augmented."""
     indices = tf.data.Dataset.range(len(labels)).batch(spec.train.batch_size)
-    return batches(spec, images, labels, indices, augment=False)
+    return make_loader(spec, images, labels, indices, augment=False)

@@ -20,9 +20,8 @@ def select_device(choice: str) -> str:
             tf.config.set_visible_devices([], "GPU")
             return "cpu"
         for gpu in gpus:
-            tf.config.experimental.set_memory_growth(
-                gpu, True
-            )  # take GPU memory as needed, not the whole card
+            # take GPU memory as needed, not the whole card
+            tf.config.experimental.set_memory_growth(gpu, True)
     except (
         RuntimeError
     ):  # TensorFlow already started in this process (tests): devices are as they were

@@ -9,27 +9,17 @@ from shared.spec import Spec
 
 
 def build_model(spec: Spec) -> keras.Sequential:
-    d, m = spec.data, spec.model
-    layers = [
-        keras.Input((d.height, d.width, d.channels)),
-        keras.layers.Flatten(),
-    ]  # (B, 28, 28, 1) -> (B, 784)
-    for units in m.hidden:
+    """The spec's MLP; Dense's own defaults are the spec's initializers (Glorot-uniform, zeros)."""
+    data, model = spec.data, spec.model
+    initializers = {"kernel_initializer": model.kernel_init, "bias_initializer": model.bias_init}
+    layers = [keras.Input((data.height, data.width, data.channels))]
+    layers.append(keras.layers.Flatten())  # (B, 28, 28, 1) -> (B, 784)
+    for units in model.hidden:
         layers += [
-            keras.layers.Dense(
-                units,
-                activation=m.activation,
-                kernel_initializer=m.kernel_init,
-                bias_initializer=m.bias_init,
-            ),
-            keras.layers.Dropout(m.dropout),
+            keras.layers.Dense(units, activation=model.activation, **initializers),
+            keras.layers.Dropout(model.dropout),
         ]
-    # logits: the loss takes from_logits=True
-    layers.append(
-        keras.layers.Dense(
-            d.num_classes, kernel_initializer=m.kernel_init, bias_initializer=m.bias_init
-        )
-    )
+    layers.append(keras.layers.Dense(data.num_classes, **initializers))  # logits: from_logits=True
     return keras.Sequential(layers, name="mlp")
 
 

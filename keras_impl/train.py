@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 
-os.environ.setdefault(
-    "TF_CPP_MIN_LOG_LEVEL", "3"
-)  # before TensorFlow is imported: no C++ log chatter
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from keras_impl.data import make_eval_data, make_train_data  # noqa: E402
-from keras_impl.device import describe, select_device  # noqa: E402
-from keras_impl.evaluate import evaluate  # noqa: E402
-from keras_impl.model import build_model, load_initial_weights  # noqa: E402
-from shared import cli  # noqa: E402
-from shared.align import epoch_orders, initial_weights  # noqa: E402
-from shared.results import Diverged, new_result  # noqa: E402
-from shared.spec import Spec  # noqa: E402
+from keras_impl.data import make_eval_data, make_train_data
+from keras_impl.device import describe, select_device
+from keras_impl.evaluate import evaluate
+from keras_impl.model import build_model, load_initial_weights
+from shared import cli
+from shared.align import epoch_orders, initial_weights
+from shared.results import Diverged, EpochRow, Scores, check_divergence, epoch_row, new_result
+from shared.spec import Spec
 
 
 def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
@@ -39,34 +34,30 @@ class EpochLog(keras.callbacks.Callback):
     def __init__(self, spec: Spec):
         super().__init__()
         self.spec = spec
-        self.rows: list[dict] = []
+        self.rows: list[EpochRow] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        loss, t = (
-            float(logs["loss"]),
-            self.spec.train,
-        )  # fit's running mean over this epoch's batches
-        if t.diverged(loss):
-            raise Diverged(
-                f"epoch {len(self.rows) + 1}: training diverged: loss {loss:.4g} (limit train.max_loss = "
-                f"{t.max_loss:g}) after {batch + 1} batches; lower train.lr (now {t.lr:g})",
-                self.rows,
-            )
+        # fit's running mean over this epoch's batches so far
+        try:
+            check_divergence(float(logs["loss"]), len(self.rows) + 1, batch + 1, self.spec.train)
+        except Diverged as err:
+            err.history = self.rows
+            raise
 
     def on_epoch_end(self, epoch, logs=None):
         # fit's loss and accuracy: the sample-weighted mean over this epoch's training batches (dropout on).
         self.rows.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": float(logs["loss"]),
-                "train_accuracy": float(logs["accuracy"]),
-                "val_loss": float(logs["val_loss"]),
-                "val_accuracy": float(logs["val_accuracy"]),
-                "seconds": time.perf_counter() - self.start,
-            }
+            epoch_row(
+                epoch + 1,
+                logs["loss"],
+                logs["accuracy"],
+                logs["val_loss"],
+                logs["val_accuracy"],
+                time.perf_counter() - self.start,
+            )
         )
 
 
@@ -77,24 +68,26 @@ def train(
     spec: Spec,
     steps_per_epoch: int | None = None,
     quiet: bool = False,
-) -> list[dict]:
+) -> list[EpochRow]:
     """Train for spec.train.epochs; one history row per epoch, validated in inference mode after each."""
     model.compile(
         optimizer=make_optimizer(spec),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history = EpochLog(spec)
+    epoch_log = EpochLog(spec)
     model.fit(
         train_data,
+        # fit never shuffles a tf.data.Dataset (data.py shuffles it); False only spares the warning
+        # that fit gives when its default, True, meets a Dataset
+        shuffle=False,
         epochs=spec.train.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=val_data,
-        shuffle=False,
-        callbacks=[history],
+        callbacks=[epoch_log],
         verbose=0 if quiet else 1,
-    )  # the dataset shuffles
-    return history.rows
+    )
+    return epoch_log.rows
 
 
 def main(argv=None) -> int:
@@ -113,7 +106,7 @@ def main(argv=None) -> int:
     result = new_result(
         "keras", spec.to_dict(), args.mode, args.align_seed, versions, describe(device)
     )
-    print(f"keras: training on {result['device']} ({args.mode} mode)", flush=True)
+    print(f"keras: training on {result.device} ({args.mode} mode)", flush=True)
 
     model = build_model(spec)
     orders, steps = None, None
@@ -126,17 +119,13 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     try:
-        result["history"] = train(model, train_data, val_data, spec, steps, args.quiet)
-        test_loss, test_acc, confusion = evaluate(
-            model, make_eval_data(spec, splits.x_test, splits.y_test)
-        )
-        result["test"], result["confusion_matrix"] = (
-            {"loss": test_loss, "accuracy": test_acc},
-            confusion,
-        )
+        result.history = train(model, train_data, val_data, spec, steps, args.quiet)
+        test_data = make_eval_data(spec, splits.x_test, splits.y_test)
+        test_loss, test_accuracy, confusion = evaluate(model, test_data, splits.y_test)
+        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
     except Diverged as err:
-        result.update(status="diverged", message=str(err), history=err.history)
-    result["total_seconds"] = time.perf_counter() - start
+        result.status, result.message, result.history = "diverged", str(err), err.history
+    result.total_seconds = time.perf_counter() - start
     return cli.finish(result, args, model.save)
 
 

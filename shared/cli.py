@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from shared.mnist import DataError
-from shared.results import validate_result, write_json
+from shared.results import Result, epoch_table, write_json
 from shared.spec import MODES, Spec, SpecError, load_spec
 from shared.splits import Splits, load_splits
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
-PACKAGES_DIR = (
-    Path(__file__).resolve().parents[1]
-)  # where shared/, keras_impl/ and torch_impl/ live
-
-
-def side_command(side: str, *options: str) -> list[str]:
-    """`python -m {side}_impl.train OPTIONS`: one side in a process of its own (TensorFlow and
-    torchvision must never share one)."""
-    return [sys.executable, "-m", f"{side}_impl.train", *options]
-
-
-def side_env() -> dict[str, str]:
-    """The environment for side_command: the packages importable from any working directory."""
-    path = os.pathsep.join(filter(None, [str(PACKAGES_DIR), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
 
 
 class DeviceError(RuntimeError):
@@ -111,36 +95,29 @@ def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
         fail_usage(str(err))
 
 
-def finish(result: dict, args: argparse.Namespace, save_model) -> int:
+def finish(result: Result, args: argparse.Namespace, save_model) -> int:
     """Validate and write the JSON result, save the model, print the summary; return the exit status."""
-    validate_result(result)
+    result.validate()
     if args.out:
         write_json(args.out, result)
-    if args.save_model and result["status"] == "ok":
+    if args.save_model and result.ok:
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
         save_model(args.save_model)
     print(summary(result, args))
-    return EXIT_OK if result["status"] == "ok" else EXIT_DIVERGED
+    return EXIT_OK if result.ok else EXIT_DIVERGED
 
 
-def summary(result: dict, args: argparse.Namespace) -> str:
-    lines = [
-        f"\n{result['framework']} on {result['device']}, mode {result['mode']}, seed {result['seed']}"
-    ]
-    lines.append(f"{'epoch':>5} {'loss':>8} {'acc':>7} {'val_loss':>8} {'val_acc':>7} {'sec':>6}")
-    for h in result["history"]:
+def summary(result: Result, args: argparse.Namespace) -> str:
+    lines = [f"\n{result.framework} on {result.device}, mode {result.mode}, seed {result.seed}"]
+    lines.append(epoch_table({result.framework: result.history}))
+    if result.ok:
         lines.append(
-            f"{h['epoch']:>5} {h['train_loss']:>8.4f} {h['train_accuracy']:>7.4f} "
-            f"{h['val_loss']:>8.4f} {h['val_accuracy']:>7.4f} {h['seconds']:>6.2f}"
-        )
-    if result["status"] == "ok":
-        lines.append(
-            f"test loss {result['test']['loss']:.4f}, test accuracy {result['test']['accuracy']:.4f}, "
-            f"{result['total_seconds']:.1f} s in all"
+            f"test loss {result.test.loss:.4f}, test accuracy {result.test.accuracy:.4f}, "
+            f"{result.total_seconds:.1f} s in all"
         )
     else:
-        lines.append(f"STOPPED: {result['message']}")
+        lines.append(f"STOPPED: {result.message}")
     for what, path in (("result", args.out), ("model", args.save_model)):
-        if path and (what == "result" or result["status"] == "ok"):
+        if path and (what == "result" or result.ok):
             lines.append(f"{what} written to {path}")
     return "\n".join(lines)

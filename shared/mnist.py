@@ -15,13 +15,14 @@ import gzip
 import hashlib
 import math
 import os
-import tempfile
 import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from shared.results import write_atomically
 
 BUNDLED_DIR = Path(__file__).parent / "data" / "mnist"
 MIRRORS: tuple[str, ...] = (
@@ -205,13 +206,7 @@ def download_mnist(
             except (OSError, _Invalid) as e:  # URLError, HTTPError, timeouts are OSErrors
                 reasons.append(f"{url}: {e}")
                 continue
-            fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{target.name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(raw)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            write_atomically(target, raw)
             break
         else:
             tried = "\n  ".join(reasons) or "(no mirrors given)"

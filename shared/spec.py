@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 try:
     import tomllib
@@ -170,42 +170,35 @@ def _coerce(cls: type, section: str, raw: dict[str, Any]) -> Any:
         raise SpecError(
             f"spec key {section}.{missing[0]} is missing: add it to [{section}] in shared/spec.toml."
         )
-    out = {}
-    for name, field in fields.items():
-        key, value = f"{section}.{name}", raw[name]
-        kind = field.type
-        if kind in ("int", "float"):
-            out[name] = _number(key, value, int if kind == "int" else float)
-        elif kind == "bool":
-            _check(key, isinstance(value, bool), value, "expected true or false")
-            out[name] = value
-        elif kind == "str":
-            _check(key, isinstance(value, str), value, "expected a string")
-            out[name] = value
-        elif kind == "tuple[int, ...]":
-            _check(
-                key,
-                isinstance(value, (list, tuple)),
-                value,
-                "expected a list of whole numbers, e.g. [256, 128]",
-            )
-            out[name] = tuple(_number(key, v, int) for v in value)
-        elif kind == "tuple[float, float]":
-            _check(
-                key,
-                isinstance(value, (list, tuple)) and len(value) == 2,
-                value,
-                "expected two numbers [low, high]",
-            )
-            out[name] = tuple(_number(key, v, float) for v in value)
-        elif kind == "int | str":
-            if value != "auto":
-                value = _number(key, value, int)
-            out[name] = value
-        else:  # "Tolerances": a sub-table such as [parity.aligned]
-            _check(key, isinstance(value, dict), value, "expected a table")
-            out[name] = _coerce(Tolerances, key, value)
-    return cls(**out)
+    hints = get_type_hints(cls)
+    return cls(**{name: _value(f"{section}.{name}", raw[name], hints[name]) for name in fields})
+
+
+def _value(key: str, value: Any, kind: Any) -> Any:
+    """`value` read as the field type `kind`; SpecError for a bad value, TypeError for a type that
+    this reader was never taught (a new spec field needs a branch here)."""
+    if kind in (int, float):
+        return _number(key, value, kind)
+    if kind is bool:
+        _check(key, isinstance(value, bool), value, "expected true or false")
+        return value
+    if kind is str:
+        _check(key, isinstance(value, str), value, "expected a string")
+        return value
+    if kind == tuple[int, ...]:
+        allowed = "expected a list of whole numbers, e.g. [256, 128]"
+        _check(key, isinstance(value, (list, tuple)), value, allowed)
+        return tuple(_number(key, v, int) for v in value)
+    if kind == tuple[float, float]:
+        allowed = "expected two numbers [low, high]"
+        _check(key, isinstance(value, (list, tuple)) and len(value) == 2, value, allowed)
+        return tuple(_number(key, v, float) for v in value)
+    if kind == int | str:  # a count, or "auto"
+        return value if value == "auto" else _number(key, value, int)
+    if dataclasses.is_dataclass(kind):  # a sub-table such as [parity.aligned]
+        _check(key, isinstance(value, dict), value, "expected a table")
+        return _coerce(kind, key, value)
+    raise TypeError(f"shared/spec.py cannot read {key} of type {kind!r}: teach _value that type")
 
 
 def _validate(spec: Spec) -> None:

@@ -13,10 +13,11 @@ from keras_impl import augment as keras_augment  # noqa: E402
 
 def warp_both(images01, angles, translations, scales, spec):
     """images01: (B, 28, 28) float32 in [0, 1] -> (torch result, keras result), both (B, 28, 28)."""
+    interpolation = spec.augment.interpolation
     t = torch_augment.affine(
-        torch.from_numpy(images01[:, None]), angles, translations, scales, spec
+        torch.from_numpy(images01[:, None]), angles, translations, scales, interpolation
     )
-    k = keras_augment.affine(images01[..., None], angles, translations, scales, spec)
+    k = keras_augment.affine(images01[..., None], angles, translations, scales, interpolation)
     return t[:, 0].numpy(), np.asarray(k)[..., 0]
 
 
@@ -73,19 +74,25 @@ def test_random_warps_are_per_sample_and_in_range(splits, spec):
     )
 
 
-def test_torch_random_affine_draws_the_spec_ranges(spec):
-    transform = torch_augment.random_affine(spec)
-    a = spec.augment
-    assert transform.degrees == [-a.degrees, a.degrees]
-    assert list(transform.translate) == [a.translate, a.translate] and list(
-        transform.scale
-    ) == list(a.scale)
-    assert transform.fill is None and transform.interpolation.value == a.interpolation
+def test_the_keras_layer_takes_torchvision_arguments_and_saves(spec, tmp_path):
+    import keras
+
+    layer, transform = keras_augment.random_affine(spec), torch_augment.random_affine(spec)
+    assert [-layer.degrees, layer.degrees] == transform.degrees
+    assert layer.translate == tuple(transform.translate) and layer.scale == tuple(transform.scale)
+    assert layer.interpolation == transform.interpolation.value and transform.fill is None
+    model = keras.Sequential([keras.Input((28, 28, 1)), layer])
+    model.save(tmp_path / "augment.keras")
+    loaded = keras.models.load_model(tmp_path / "augment.keras").layers[0]
+    assert isinstance(loaded, keras_augment.RandomAffine)
+    assert loaded.get_config() == layer.get_config()
 
 
 def test_both_sides_draw_from_the_same_distributions(spec):
     a, n = spec.augment, 2000
-    angles, shifts, scales = map(np.asarray, keras_augment.random_affine(spec).draw_params(n))
+    angles, shifts, scales = map(
+        np.asarray, keras_augment.random_affine(spec).draw_params(n, 28, 28)
+    )
     transform = torch_augment.random_affine(spec)
     params = [transform.make_params([torch.zeros(1, 28, 28)]) for _ in range(n)]
     t_angles = np.array([p["angle"] for p in params])

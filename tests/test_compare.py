@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import compare
+from parity import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +75,7 @@ def test_a_one_sided_change_is_flagged(tmp_path):
 
 
 def test_a_crashed_side_is_named_and_the_other_side_kept(tmp_path, monkeypatch, capsys):
-    real = compare.side_command
+    real = runner.side_command
 
     def crash_torch(side, *args):
         if side == "torch":  # a side killed mid-run (a segfault, the OOM killer) looks like this
@@ -86,7 +87,7 @@ def test_a_crashed_side_is_named_and_the_other_side_kept(tmp_path, monkeypatch, 
             ]
         return real(side, *args)
 
-    monkeypatch.setattr(compare, "side_command", crash_torch)
+    monkeypatch.setattr(runner, "side_command", crash_torch)
     monkeypatch.chdir(ROOT)
     out = tmp_path / "run"
     assert compare.main(["--quick", "--out", str(out)]) == 3

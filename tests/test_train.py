@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared.results import validate_result
+from shared.results import Result, Scores, epoch_row, new_result
 from shared.spec import load_spec, spec_from_dict
 from shared.splits import load_splits
 from torch_impl import train as torch_train
@@ -35,7 +35,7 @@ def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
     model_path = tmp_path / MODEL_FILE[side]
     code, result = run(side, tmp_path, "--save-model", str(model_path))
     assert code == 0
-    validate_result(result)
+    Result.from_dict(result)
     assert result["framework"] == side and result["status"] == "ok" and len(result["history"]) == 1
     assert spec_from_dict(result["spec"]) == load_spec(["data.train_subset=3000", "train.epochs=1"])
     assert result["test"]["accuracy"] > 0.75 and result["history"][0]["val_accuracy"] > 0.75
@@ -50,9 +50,8 @@ def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
         )
     else:
         model = keras.models.load_model(model_path)
-        _, accuracy, confusion = keras_evaluate(
-            model, keras_eval_data(spec, splits.x_test, splits.y_test)
-        )
+        test_data = keras_eval_data(spec, splits.x_test, splits.y_test)
+        _, accuracy, confusion = keras_evaluate(model, test_data, splits.y_test)
     assert accuracy == result["test"]["accuracy"] and confusion == result["confusion_matrix"]
 
 
@@ -72,7 +71,7 @@ def test_same_seed_same_history(side, mode, tmp_path):
 def test_a_diverging_run_stops_with_a_clear_message(side, tmp_path, capsys):
     code, result = run(side, tmp_path, "--set", "train.lr=100")
     assert code == 1
-    validate_result(result)
+    Result.from_dict(result)
     assert result["status"] == "diverged" and result["test"] is None and result["history"] == []
     assert "diverged" in result["message"] and "train.lr" in result["message"]
     assert "STOPPED" in capsys.readouterr().out
@@ -93,16 +92,26 @@ def test_gpu_on_a_machine_without_one_is_a_clear_error(side, tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
-def test_the_schema_rejects_a_malformed_result(tmp_path):
-    code, result = run("torch", tmp_path)
+def test_the_schema_reads_back_and_rejects_a_malformed_result(spec):
+    result = new_result("torch", spec.to_dict(), "aligned", 0, {"torch": "x"}, "cpu")
+    result.history = [epoch_row(1, 0.5, 0.8, 0.4, 0.9, 1.0)]
+    result.test, result.confusion_matrix = Scores(0.3, 0.9), [[0] * 10 for _ in range(10)]
+    good = result.to_dict()
+    assert Result.from_dict(good) == result
     for broken in (
-        {**result, "history": [{"epoch": 1}]},
-        {k: v for k, v in result.items() if k != "test"},
-        {**result, "framework": "jax"},
-        {**result, "confusion_matrix": [[1, 2]]},
+        {**good, "history": [{"epoch": 1}]},
+        {**good, "history": [{**good["history"][0], "epoch": 2}]},
+        {**good, "history": [{**good["history"][0], "train_loss": "0.5"}]},
+        {k: v for k, v in good.items() if k != "test"},
+        {**good, "surprise": 1},
+        {**good, "framework": "jax"},
+        {**good, "status": "ok", "test": None},
+        {**good, "test": {"loss": float("nan"), "accuracy": 0.9}},
+        {**good, "confusion_matrix": [[1, 2]]},
+        {**good, "seed": True},
     ):
         with pytest.raises(ValueError):
-            validate_result(broken)
+            Result.from_dict(broken)
 
 
 def test_aligned_mode_starts_both_sides_from_the_same_weights(tmp_path):

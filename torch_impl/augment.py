@@ -9,10 +9,6 @@ from torchvision.transforms.v2 import functional as F
 from shared.spec import Spec
 
 
-def interpolation(spec: Spec) -> v2.InterpolationMode:
-    return v2.InterpolationMode(spec.augment.interpolation)
-
-
 def random_affine(spec: Spec) -> v2.RandomAffine:
     """The per-sample random warp; it draws its own angle, shift and scale on every call."""
     a = spec.augment
@@ -20,14 +16,14 @@ def random_affine(spec: Spec) -> v2.RandomAffine:
         degrees=a.degrees,
         translate=(a.translate, a.translate),
         scale=a.scale,
-        interpolation=interpolation(spec),
+        interpolation=v2.InterpolationMode(a.interpolation),
         # fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
         # default fill=0 resamples a mask and darkens border pixels a second time
         fill=None,
     )
 
 
-def affine(images: torch.Tensor, angles, translations, scales, spec: Spec) -> torch.Tensor:
+def affine(images: torch.Tensor, angles, translations, scales, interpolation: str) -> torch.Tensor:
     """Warp a batch (B, 1, H, W) with GIVEN per-sample parameters: angle (degrees, + = clockwise),
     translation (tx, ty) in pixels (+ = right, down), scale (> 1 = bigger)."""
     return torch.stack(
@@ -38,7 +34,7 @@ def affine(images: torch.Tensor, angles, translations, scales, spec: Spec) -> to
                 translate=[float(t) for t in shift],
                 scale=float(scale),
                 shear=[0.0, 0.0],
-                interpolation=interpolation(spec),
+                interpolation=v2.InterpolationMode(interpolation),
                 fill=None,
             )
             for image, angle, shift, scale in zip(images, angles, translations, scales)

@@ -13,23 +13,6 @@ from shared.spec import Spec
 from torch_impl.augment import random_affine
 
 
-class MnistDataset(Dataset):
-    """uint8 images (N, 28, 28) and labels; one sample is (transform(image (1, 28, 28)), label)."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
-        self.images = torch.from_numpy(np.array(images)).unsqueeze(
-            1
-        )  # a writable copy; NCHW: channels first
-        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        return self.transform(self.images[i]), self.labels[i]
-
-
 def preprocess(spec: Spec, augment: bool) -> v2.Compose:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, per sample."""
     return v2.Compose(
@@ -41,6 +24,22 @@ def preprocess(spec: Spec, augment: bool) -> v2.Compose:
             v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
         ]
     )
+
+
+class MnistDataset(Dataset):
+    """uint8 images (N, 28, 28) and labels; one sample is (transform(image (1, 28, 28)), label)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
+        # a writable copy, (N, 1, 28, 28): NCHW, channels first
+        self.images = torch.from_numpy(np.array(images)).unsqueeze(1)
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        return self.transform(self.images[index]), self.labels[index]
 
 
 class EpochOrders(Sampler):
@@ -70,7 +69,11 @@ def num_workers(spec: Spec) -> int:
 
 
 def make_loader(
-    spec: Spec, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None
+    spec: Spec,
+    dataset: Dataset,
+    shuffle: bool,
+    sampler: Sampler | None = None,
+    device: torch.device | None = None,
 ) -> DataLoader:
     workers = num_workers(spec)
     # An explicit generator keeps the DataLoader from drawing on torch's global stream (dropout's), and
@@ -85,22 +88,28 @@ def make_loader(
         num_workers=workers,
         persistent_workers=workers > 0,
         generator=generator,
-        pin_memory=torch.cuda.is_available(),
+        # page-locked memory speeds up copies to the GPU: only when training there
+        pin_memory=device is not None and device.type == "cuda",
     )
 
 
 def make_train_data(
-    spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None
+    spec: Spec,
+    images: np.ndarray,
+    labels: np.ndarray,
+    orders: np.ndarray | None = None,
+    device: torch.device | None = None,
 ):
     """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
     dataset = MnistDataset(images, labels, preprocess(spec, augment=spec.augment.enabled))
     if orders is not None:
-        return make_loader(spec, dataset, shuffle=False, sampler=EpochOrders(orders))
-    return make_loader(spec, dataset, shuffle=True)
+        return make_loader(spec, dataset, False, EpochOrders(orders), device)
+    return make_loader(spec, dataset, shuffle=True, device=device)
 
 
-def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray):
+def make_eval_data(
+    spec: Spec, images: np.ndarray, labels: np.ndarray, device: torch.device | None = None
+):
     """In order, never augmented."""
-    return make_loader(
-        spec, MnistDataset(images, labels, preprocess(spec, augment=False)), shuffle=False
-    )
+    dataset = MnistDataset(images, labels, preprocess(spec, augment=False))
+    return make_loader(spec, dataset, shuffle=False, device=device)

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.align import layer_sizes
 from shared.spec import Spec
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -15,25 +14,30 @@ INITIALIZERS = {"glorot_uniform": nn.init.xavier_uniform_, "zeros": nn.init.zero
 
 
 class MLP(nn.Module):
+    """The spec's MLP; its Linear layers start from the spec's initializers, not torch's defaults."""
+
     def __init__(self, spec: Spec):
         super().__init__()
-        sizes = layer_sizes(spec)
+        data, model = spec.data, spec.model
+        self.kernel_init, self.bias_init = model.kernel_init, model.bias_init
+        fan_in = spec.input_dim
         layers: list[nn.Module] = [nn.Flatten()]  # (B, 1, 28, 28) -> (B, 784)
-        for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
+        for units in model.hidden:
             layers += [
-                nn.Linear(fan_in, fan_out),
-                ACTIVATIONS[spec.model.activation](),
-                nn.Dropout(spec.model.dropout),
+                nn.Linear(fan_in, units),
+                ACTIVATIONS[model.activation](),
+                nn.Dropout(model.dropout),
             ]
-        layers.append(nn.Linear(sizes[-2], sizes[-1]))
+            fan_in = units
+        layers.append(nn.Linear(fan_in, data.num_classes))  # logits: CrossEntropyLoss takes logits
         self.layers = nn.Sequential(*layers)
-        self.reset_parameters(spec)
+        self.apply(self._init_weights)
 
-    def reset_parameters(self, spec: Spec) -> None:
+    def _init_weights(self, module: nn.Module) -> None:
         # The spec's initializers replace torch's defaults (weights and biases U(+-1/sqrt(fan_in))).
-        for layer in self.linears():
-            INITIALIZERS[spec.model.kernel_init](layer.weight)
-            INITIALIZERS[spec.model.bias_init](layer.bias)
+        if isinstance(module, nn.Linear):
+            INITIALIZERS[self.kernel_init](module.weight)
+            INITIALIZERS[self.bias_init](module.bias)
 
     def linears(self) -> list[nn.Linear]:
         return [m for m in self.layers if isinstance(m, nn.Linear)]
@@ -43,6 +47,7 @@ class MLP(nn.Module):
 
 
 def build_model(spec: Spec) -> MLP:
+    """The spec's MLP, Glorot-initialised like Keras's Dense."""
     return MLP(spec)
 
 

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from shared import cli
 from shared.align import epoch_orders, initial_weights
-from shared.results import Diverged, new_result
+from shared.results import Diverged, EpochRow, Scores, check_divergence, epoch_row, new_result
 from shared.spec import Spec
 from torch_impl.data import make_eval_data, make_train_data
 from torch_impl.device import describe, select_device
@@ -29,7 +29,7 @@ def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
 
 
 def train_epoch(
-    model, loader, optimizer, loss_fn, device, progress, spec: Spec
+    model, loader, optimizer, loss_fn, device, progress, spec: Spec, epoch: int
 ) -> tuple[float, float]:
     """One pass; returns what Keras's fit reports: the sample-weighted mean loss and accuracy of the
     training batches, each measured in the forward pass that trained on it (dropout on)."""
@@ -45,24 +45,21 @@ def train_epoch(
         total_loss += loss.item() * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
-        if spec.train.diverged(total_loss / seen):  # the running mean, as Keras's check sees it
-            raise Diverged(
-                f"training diverged: loss {total_loss / seen:.4g} (limit train.max_loss = "
-                f"{spec.train.max_loss:g}) after {batch} batches; "
-                f"lower train.lr (now {spec.train.lr:g})"
-            )
+        # the running mean, as fit reports it and Keras's check sees it
+        check_divergence(total_loss / seen, epoch, batch, spec.train)
         progress.update(len(labels))
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
     return total_loss / seen, correct / seen
 
 
-def train(model, train_loader, val_loader, spec: Spec, device, quiet: bool = False) -> list[dict]:
+def train(
+    model, train_loader, val_loader, spec: Spec, device, quiet: bool = False
+) -> list[EpochRow]:
     """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each."""
     optimizer = make_optimizer(model, spec)
-    loss_fn = (
-        nn.CrossEntropyLoss()
-    )  # takes logits, like SparseCategoricalCrossentropy(from_logits=True)
-    history: list[dict] = []
+    # takes logits, like SparseCategoricalCrossentropy(from_logits=True)
+    loss_fn = nn.CrossEntropyLoss()
+    history: list[EpochRow] = []
     for epoch in range(1, spec.train.epochs + 1):
         start = time.perf_counter()
         with tqdm(
@@ -74,28 +71,22 @@ def train(model, train_loader, val_loader, spec: Spec, device, quiet: bool = Fal
             file=sys.stdout,
         ) as progress:
             try:
-                train_loss, train_acc = train_epoch(
-                    model, train_loader, optimizer, loss_fn, device, progress, spec
+                train_loss, train_accuracy = train_epoch(
+                    model, train_loader, optimizer, loss_fn, device, progress, spec, epoch
                 )
             except Diverged as err:
-                raise Diverged(f"epoch {epoch}: {err}", history) from None
-            val_loss, val_acc, _ = evaluate(model, val_loader, device)
+                err.history = history
+                raise
+            val_loss, val_accuracy, _ = evaluate(model, val_loader, device)
             seconds = time.perf_counter() - start
             progress.set_postfix(
                 loss=f"{train_loss:.4f}",
-                acc=f"{train_acc:.4f}",
+                acc=f"{train_accuracy:.4f}",
                 val_loss=f"{val_loss:.4f}",
-                val_acc=f"{val_acc:.4f}",
+                val_acc=f"{val_accuracy:.4f}",
             )
         history.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "seconds": seconds,
-            }
+            epoch_row(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds)
         )
     return history
 
@@ -107,9 +98,8 @@ def main(argv=None) -> int:
         device = select_device(args.device)
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
-    torch.manual_seed(
-        spec.train.seed
-    )  # initial weights (independent mode), dropout; the loaders seed the rest
+    # initial weights (independent mode), dropout; the loaders seed the rest
+    torch.manual_seed(spec.train.seed)
     if device.type == "cpu":
         # The MLP's matrices are small and DataLoader workers want the cores: with two intra-op threads
         # and any other busy process an epoch took 3.5x longer here; with one it is as fast when idle.
@@ -122,7 +112,7 @@ def main(argv=None) -> int:
     result = new_result(
         "torch", spec.to_dict(), args.mode, args.align_seed, versions, describe(device)
     )
-    print(f"torch: training on {result['device']} ({args.mode} mode)", flush=True)
+    print(f"torch: training on {result.device} ({args.mode} mode)", flush=True)
 
     model = build_model(spec)
     orders = None
@@ -130,22 +120,18 @@ def main(argv=None) -> int:
         load_initial_weights(model, initial_weights(spec, args.align_seed))
         orders = epoch_orders(len(splits.y_train), spec.train.epochs, args.align_seed)
     model.to(device)
-    train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders)
-    val_loader = make_eval_data(spec, splits.x_val, splits.y_val)
+    train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders, device)
+    val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
 
     start = time.perf_counter()
     try:
-        result["history"] = train(model, train_loader, val_loader, spec, device, args.quiet)
-        test_loss, test_acc, confusion = evaluate(
-            model, make_eval_data(spec, splits.x_test, splits.y_test), device
-        )
-        result["test"], result["confusion_matrix"] = (
-            {"loss": test_loss, "accuracy": test_acc},
-            confusion,
-        )
+        result.history = train(model, train_loader, val_loader, spec, device, args.quiet)
+        test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
+        test_loss, test_accuracy, confusion = evaluate(model, test_loader, device)
+        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
     except Diverged as err:
-        result.update(status="diverged", message=str(err), history=err.history)
-    result["total_seconds"] = time.perf_counter() - start
+        result.status, result.message, result.history = "diverged", str(err), err.history
+    result.total_seconds = time.perf_counter() - start
     return cli.finish(result, args, lambda path: torch.save(model.state_dict(), path))
 
 

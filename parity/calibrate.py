@@ -1,7 +1,7 @@
 """Calibrate compare.py's tolerances from how much each framework moves, alone, from seed to seed.
 
-    python -m shared.calibrate --seeds 0 1 2            # the default configuration (slow: full runs)
-    python -m shared.calibrate --quick --seeds 0 1 2 3 4
+    python -m parity.calibrate --seeds 0 1 2            # the default configuration (slow: full runs)
+    python -m parity.calibrate --quick --seeds 0 1 2 3 4
 
 For each mode and each framework, train once per seed and measure the spread (sample standard
 deviation across seeds) of every curve at every epoch and of the final test accuracy. Aligned mode
@@ -11,14 +11,13 @@ sides in that mode; independent mode varies everything. A cross-framework differ
 has a standard deviation of sqrt(sd_keras^2 + sd_torch^2); the suggested tolerance is K (4) of
 those, with each framework's per-epoch variances pooled over the epochs (a few seeds give a noisy
 standard deviation per epoch; pooled over the epochs it is a steadier one). The measurements go to
-shared/calibration.json (or --out).
+parity/calibration.json (or --out).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -26,45 +25,37 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.cli import side_command, side_env
-from shared.results import read_result, write_json
+from parity.runner import run_side
+from shared.results import SIDES, Result, read_result, write_json
 from shared.spec import MODES
 
 K = 4.0
 METRICS = ("train_loss", "val_loss", "val_accuracy")
 
 
-def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> dict:
+def run(side: str, mode: str, seed: int, quick: bool, workdir: Path) -> Result:
     out = workdir / f"{side}-{mode}-{seed}.json"
-    cmd = side_command(
-        side,
-        "--quiet",
-        "--device",
-        "cpu",
-        "--mode",
-        mode,
-        "--seed",
-        str(seed),
-        "--out",
-        str(out),
-        *(["--align-seed", "0"] if mode == "aligned" else []),
-        *(["--quick"] if quick else []),
-    )
-    done = subprocess.run(cmd, capture_output=True, text=True, env=side_env())
+    options = ["--quiet", "--device", "cpu", "--mode", mode, "--seed", str(seed), "--out", str(out)]
+    options += ["--align-seed", "0"] if mode == "aligned" else []
+    options += ["--quick"] if quick else []
+    done = run_side(side, options)
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(done.command)} failed:\n{done.output_tail}")
     print(f"done: {side} {mode} seed {seed}", flush=True)
     return read_result(out)
 
 
-def spreads(results: list[dict]) -> dict:
+def spreads(results: list[Result]) -> dict:
     """Per-epoch sample standard deviations of each curve, and of the test accuracy."""
     out = {
-        key: np.std([[h[key] for h in r["history"]] for r in results], axis=0, ddof=1).tolist()
+        key: np.std(
+            [[getattr(h, key) for h in r.history] for r in results], axis=0, ddof=1
+        ).tolist()
         for key in METRICS
     }
-    out["test_accuracy"] = float(np.std([r["test"]["accuracy"] for r in results], ddof=1))
-    out["test_accuracy_mean"] = float(np.mean([r["test"]["accuracy"] for r in results]))
+    accuracies = [r.test.accuracy for r in results]
+    out["test_accuracy"] = float(np.std(accuracies, ddof=1))
+    out["test_accuracy_mean"] = float(np.mean(accuracies))
     return out
 
 
@@ -80,7 +71,7 @@ def suggest(keras: dict, torch: dict) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.calibrate", description=__doc__.split("\n")[0]
+        prog="python -m parity.calibrate", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="calibrate the [quick] configuration")
@@ -89,9 +80,7 @@ def main(argv=None) -> int:
     if len(args.seeds) < 2:
         parser.error("a spread needs at least two seeds")
 
-    jobs = [
-        (side, mode, seed) for mode in MODES for seed in args.seeds for side in ("keras", "torch")
-    ]
+    jobs = [(side, mode, seed) for mode in MODES for seed in args.seeds for side in SIDES]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
         # Two processes at a time, one per core; results do not depend on timing.
         results = list(pool.map(lambda job: run(*job, args.quick, Path(tmp)), jobs))
@@ -103,13 +92,13 @@ def main(argv=None) -> int:
     path = Path(args.out)
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc[config] = {
-        "command": " ".join(["python -m shared.calibrate", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python -m parity.calibrate", *(argv or sys.argv[1:])]),
         "seeds": args.seeds,
         "k": K,
         "modes": {},
     }
     for mode in MODES:
-        s = {side: spreads(by[mode][side]) for side in ("keras", "torch")}
+        s = {side: spreads(by[mode][side]) for side in SIDES}
         doc[config]["modes"][mode] = {
             "spread": s,
             "suggested_tolerances": suggest(s["keras"], s["torch"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from shared.results import SIDES, Result
 from shared.spec import Spec
 
 # (history key, tolerance name, label): the per-epoch curves compared, largest difference over the epochs.
@@ -28,21 +29,21 @@ class Check:
         return asdict(self)
 
 
-def _finished(side: str, result: dict | None) -> Check:
-    ok = result is not None and result["status"] == "ok"
-    why = "no result (the side crashed)" if result is None else result["message"] or "finished"
+def _finished(side: str, result: Result | None) -> Check:
+    ok = result is not None and result.ok
+    why = "no result (the side crashed)" if result is None else result.message or "finished"
     return Check(f"{side} trained to the end", None, 0.0, ok, why)
 
 
-def parity_checks(keras: dict | None, torch: dict | None, spec: Spec, mode: str) -> list[Check]:
+def parity_checks(keras: Result | None, torch: Result | None, spec: Spec, mode: str) -> list[Check]:
     """Compare the two results (the shared schema) under `spec`'s tolerances for `mode`."""
-    checks = [_finished("keras", keras), _finished("torch", torch)]
+    checks = [_finished(side, result) for side, result in zip(SIDES, (keras, torch))]
     if not all(c.passed for c in checks):
         return checks
     tol = spec.tolerances(mode)
     floor = spec.parity.min_test_accuracy
-    for side, result in (("keras", keras), ("torch", torch)):
-        acc = result["test"]["accuracy"]
+    for side, result in zip(SIDES, (keras, torch)):
+        acc = result.test.accuracy
         checks.append(
             Check(
                 f"{side} test accuracy >= minimum",
@@ -53,7 +54,7 @@ def parity_checks(keras: dict | None, torch: dict | None, spec: Spec, mode: str)
                 at_least=True,
             )
         )
-    if len(keras["history"]) != len(torch["history"]):
+    if len(keras.history) != len(torch.history):
         return [
             *checks,
             Check(
@@ -61,21 +62,23 @@ def parity_checks(keras: dict | None, torch: dict | None, spec: Spec, mode: str)
                 None,
                 0.0,
                 False,
-                f"keras {len(keras['history'])}, torch {len(torch['history'])}",
+                f"keras {len(keras.history)}, torch {len(torch.history)}",
             ),
         ]
-    diff = abs(keras["test"]["accuracy"] - torch["test"]["accuracy"])
+    diff = abs(keras.test.accuracy - torch.test.accuracy)
     checks.append(
         Check(
             "test accuracy difference",
             diff,
             tol.test_accuracy,
             diff <= tol.test_accuracy,
-            f"keras {keras['test']['accuracy']:.4f}, torch {torch['test']['accuracy']:.4f}",
+            f"keras {keras.test.accuracy:.4f}, torch {torch.test.accuracy:.4f}",
         )
     )
     for key, tol_name, label in CURVES:
-        diffs = [abs(k[key] - t[key]) for k, t in zip(keras["history"], torch["history"])]
+        diffs = [
+            abs(getattr(k, key) - getattr(t, key)) for k, t in zip(keras.history, torch.history)
+        ]
         # a NaN compares False with everything: put it first, so that it is the worst and fails
         worst = max(range(len(diffs)), key=lambda i: (not math.isfinite(diffs[i]), diffs[i]))
         limit = getattr(tol, tol_name)
@@ -85,8 +88,8 @@ def parity_checks(keras: dict | None, torch: dict | None, spec: Spec, mode: str)
                 diffs[worst],
                 limit,
                 diffs[worst] <= limit,
-                f"largest at epoch {worst + 1}: keras {keras['history'][worst][key]:.4f}, "
-                f"torch {torch['history'][worst][key]:.4f}",
+                f"largest at epoch {worst + 1}: keras {getattr(keras.history[worst], key):.4f}, "
+                f"torch {getattr(torch.history[worst], key):.4f}",
             )
         )
     return checks

@@ -1,0 +1,178 @@
+"""What compare.py shows: the side-by-side table, report.md and curves.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parity.checks import Check
+from shared.results import SIDES, Result, epoch_table, write_atomically
+from shared.spec import Spec
+
+
+def terminal_summary(keras: Result | None, torch: Result | None, checks: list[Check]) -> str:
+    """The same numbers as report.md, narrow enough for a terminal."""
+    results = dict(zip(SIDES, (keras, torch)))
+    rows = [epoch_table({side: r.history for side, r in results.items() if r}), ""]
+    for side, r in results.items():
+        if r and r.test:
+            rows.append(
+                f"{side:6} test accuracy {r.test.accuracy:.4f}, test loss {r.test.loss:.4f}, "
+                f"{r.total_seconds:.1f} s on {r.device}"
+            )
+    rows.append("")
+    for c in checks:
+        # a floor's detail already says both numbers
+        shown = c.measured is not None and not c.at_least
+        measured = f"{c.measured:.4f} (tolerance {c.tolerance:.4f}) " if shown else ""
+        rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
+    return "\n".join(rows)
+
+
+def test_table(keras: Result | None, torch: Result | None) -> str:
+    lines = ["| | keras | torch | K-T |", "|---|---|---|---|"]
+    scores = [r.test if r else None for r in (keras, torch)]
+    for key in ("accuracy", "loss"):
+        values = [getattr(s, key) if s else None for s in scores]
+        cells = ["-" if v is None else f"{v:.4f}" for v in values]
+        cells.append("-" if None in values else f"{values[0] - values[1]:+.4f}")
+        lines.append(f"| test {key} | {' | '.join(cells)} |")
+    seconds = ["-" if r is None else f"{r.total_seconds:.1f}" for r in (keras, torch)]
+    devices = ["-" if r is None else r.device for r in (keras, torch)]
+    lines += [
+        f"| total seconds | {' | '.join(seconds)} | |",
+        f"| device | {' | '.join(devices)} | |",
+    ]
+    return "\n".join(lines)
+
+
+def checks_table(checks: list[Check]) -> str:
+    lines = ["| check | measured | tolerance | result | detail |", "|---|---|---|---|---|"]
+    for c in checks:
+        measured = "-" if c.measured is None else f"{c.measured:.4f}"
+        lines.append(
+            f"| {c.name} | {measured} | {c.tolerance:.4f} | {'pass' if c.passed else 'FAIL'} | {c.detail} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(
+    path: Path,
+    keras: Result | None,
+    torch: Result | None,
+    checks: list[Check],
+    verdict: str,
+    mode: str,
+    command: str,
+    notes: list[str],
+) -> None:
+    versions = "; ".join(
+        f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.versions.items()))
+        for side, r in (("keras side", keras), ("torch side", torch))
+        if r
+    )
+    text = "\n\n".join(
+        [
+            f"# mnist-parity: Keras vs PyTorch ({mode} mode)",
+            f"**{verdict}**",
+            *(f"> {note}" for note in notes),
+            "## Per epoch (K-T = Keras - PyTorch)",
+            epoch_table(
+                {side: r.history for side, r in zip(SIDES, (keras, torch)) if r}, markdown=True
+            ),
+            "## Test set",
+            test_table(keras, torch),
+            "## Parity checks",
+            checks_table(checks),
+            "## Versions",
+            versions or "-",
+            "## Reproduce",
+            f"```\n{command}\n```",
+        ]
+    )
+    write_atomically(path, (text + "\n").encode())
+
+
+def plot_curves(
+    path: Path, keras: Result | None, torch: Result | None, spec: Spec, mode: str
+) -> None:
+    """Loss and accuracy of both sides per epoch (train and validation), and their differences with the
+    tolerance band, in one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    tol = spec.tolerances(mode)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, height_ratios=[3, 2])
+    sides = [
+        (name, r, color)
+        for name, r, color in (("Keras", keras, "tab:red"), ("PyTorch", torch, "tab:blue"))
+        if r and r.history
+    ]
+    for col, (metric, title) in enumerate((("loss", "Loss"), ("accuracy", "Accuracy"))):
+        ax = axes[0, col]
+        for name, result, color in sides:
+            epochs = [h.epoch for h in result.history]
+            ax.plot(
+                epochs,
+                [getattr(h, f"train_{metric}") for h in result.history],
+                "--",
+                color=color,
+                marker="o",
+                label=f"{name} train",
+            )
+            ax.plot(
+                epochs,
+                [getattr(h, f"val_{metric}") for h in result.history],
+                "-",
+                color=color,
+                marker="s",
+                label=f"{name} validation",
+            )
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if sides:
+            ax.legend()
+        ax = axes[1, col]
+        if len(sides) == 2:
+            rows = list(zip(keras.history, torch.history))
+            epochs = [k.epoch for k, _ in rows]
+            for split, style in (("train", "--"), ("val", "-")):
+                key = f"{split}_{metric}"
+                ax.plot(
+                    epochs,
+                    [getattr(k, key) - getattr(t, key) for k, t in rows],
+                    style,
+                    color="black",
+                    marker="o",
+                    label=f"{'validation' if split == 'val' else split} Keras - PyTorch",
+                )
+            band = tol.val_loss if metric == "loss" else tol.val_accuracy
+            ax.axhspan(
+                -band, band, color="tab:green", alpha=0.15, label=f"validation tolerance +-{band:g}"
+            )
+            if metric == "loss":
+                for sign in (-1, 1):
+                    ax.axhline(
+                        sign * tol.train_loss,
+                        ls=":",
+                        color="black",
+                        lw=1,
+                        label=f"training tolerance +-{tol.train_loss:g}" if sign > 0 else None,
+                    )
+        else:
+            ax.text(
+                0.5, 0.5, "one side has no result", ha="center", va="center", transform=ax.transAxes
+            )
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set_title(f"{title} difference")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    fig.suptitle(f"mnist-parity: Keras vs PyTorch, {mode} mode")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
