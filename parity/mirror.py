@@ -1,0 +1,75 @@
+"""The mirror check: keras_impl/M.py and torch_impl/M.py define the same public functions and classes,
+in the same order, except the names declared one-sided here with the reason the framework forces."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from shared.results import SIDES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (side, module, name) -> why only that side has it
+ONE_SIDED = {
+    ("keras", "augment", "RandomAffine"): "Keras 3 has RandomRotation, RandomTranslation and "
+    "RandomZoom but no RandomAffine layer; torchvision has v2.RandomAffine",
+    ("torch", "data", "MnistDataset"): "a torch Dataset serves one sample at a time to the "
+    "DataLoader; tf.data slices the arrays itself",
+    ("torch", "data", "EpochOrders"): "a torch Sampler is how a DataLoader takes a given order; "
+    "tf.data takes the orders as a dataset",
+    ("torch", "data", "num_workers"): "DataLoader worker processes have no tf.data counterpart "
+    "(tf.data runs its own thread pool)",
+    ("torch", "model", "MLP"): "a torch model is an nn.Module subclass; Keras builds a Sequential",
+    ("keras", "train", "EpochLog"): "fit reports through callbacks; the torch loop is written out",
+    (
+        "torch",
+        "train",
+        "train_epoch",
+    ): "the explicit loop over one epoch that Keras's fit runs inside",
+}
+
+
+def public_names(path: Path) -> list[str]:
+    """Top-level public functions and classes of a module, in the order they are defined."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [n.name for n in tree.body if isinstance(n, kinds) and not n.name.startswith("_")]
+
+
+def mirror_differences(root: Path = ROOT) -> list[str]:
+    """Every break of the mirror, as a sentence; empty when the two packages mirror each other."""
+    problems = []
+    modules = {side: {p.stem for p in (root / f"{side}_impl").glob("*.py")} for side in SIDES}
+    for side, other in (SIDES, SIDES[::-1]):
+        for module in sorted(modules[side] - modules[other]):
+            problems.append(f"{side}_impl/{module}.py has no partner {other}_impl/{module}.py")
+    for module in sorted(modules["keras"] & modules["torch"]):
+        found = {side: public_names(root / f"{side}_impl" / f"{module}.py") for side in SIDES}
+        mirrored = {}
+        for side, other in (SIDES, SIDES[::-1]):
+            mirrored[side] = [n for n in found[side] if (side, module, n) not in ONE_SIDED]
+            for name in found[side]:
+                if (side, module, name) in ONE_SIDED and name in found[other]:
+                    problems.append(
+                        f"{module}.{name} is declared {side}-only, but both sides have it"
+                    )
+        for side, other in (SIDES, SIDES[::-1]):
+            for name in mirrored[side]:
+                if name not in mirrored[other]:
+                    problems.append(
+                        f"{side}_impl/{module}.py: {name} has no partner in {other}_impl/{module}.py "
+                        "(add one, or declare it one-sided in parity/mirror.py with the reason)"
+                    )
+        keras_order = [n for n in mirrored["keras"] if n in mirrored["torch"]]
+        torch_order = [n for n in mirrored["torch"] if n in mirrored["keras"]]
+        if keras_order != torch_order:
+            problems.append(
+                f"{module}.py: the sides define their partners in different orders: "
+                f"keras {', '.join(keras_order)}; torch {', '.join(torch_order)}"
+            )
+    for side, module, name in ONE_SIDED:
+        path = root / f"{side}_impl" / f"{module}.py"
+        if not path.exists() or name not in public_names(path):
+            problems.append(f"ONE_SIDED names {side}_impl/{module}.py {name}, which does not exist")
+    return problems

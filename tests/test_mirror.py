@@ -1,0 +1,58 @@
+"""The mirror check: every public function and class of keras_impl/M.py has a same-named partner in
+torch_impl/M.py, in the same order, or is declared one-sided with a reason (parity/mirror.py)."""
+
+import shutil
+
+import pytest
+
+from parity.mirror import ONE_SIDED, ROOT, mirror_differences
+
+
+def test_the_two_sides_mirror_each_other():
+    assert mirror_differences() == []
+
+
+def test_every_one_sided_name_says_why():
+    assert all(len(reason.split()) >= 5 for reason in ONE_SIDED.values())
+
+
+@pytest.fixture
+def copy_of_sides(tmp_path):
+    for side in ("keras", "torch"):
+        shutil.copytree(ROOT / f"{side}_impl", tmp_path / f"{side}_impl")
+    return tmp_path
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_function_on_one_side_only_is_flagged(copy_of_sides):
+    with (copy_of_sides / "torch_impl" / "evaluate.py").open("a") as module:
+        module.write("\n\ndef accuracy_only(model, loader):\n    return 0.0\n")
+    assert mirror_differences(copy_of_sides) == [
+        "torch_impl/evaluate.py: accuracy_only has no partner in keras_impl/evaluate.py "
+        "(add one, or declare it one-sided in parity/mirror.py with the reason)"
+    ]
+
+
+def test_partners_in_another_order_are_flagged(copy_of_sides):
+    path = copy_of_sides / "keras_impl" / "model.py"
+    text = path.read_text()
+    count = text[text.index("def count_params") :]
+    path.write_text(
+        text.replace(count, "").replace("def build_model", count + "\n\ndef build_model")
+    )
+    (problem,) = mirror_differences(copy_of_sides)
+    assert problem.startswith("model.py: the sides define their partners in different orders")
+
+
+def test_a_module_without_partner_and_a_stale_declaration_are_flagged(copy_of_sides):
+    (copy_of_sides / "keras_impl" / "callbacks.py").write_text("def log():\n    pass\n")
+    edit(copy_of_sides / "keras_impl" / "train.py", "class EpochLog(", "class EpochLogger(")
+    problems = mirror_differences(copy_of_sides)
+    assert "keras_impl/callbacks.py has no partner torch_impl/callbacks.py" in problems
+    assert any("EpochLogger has no partner" in p for p in problems)
+    assert "ONE_SIDED names keras_impl/train.py EpochLog, which does not exist" in problems
