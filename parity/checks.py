@@ -31,7 +31,10 @@ class Check:
 
 def _finished(side: str, result: Result | None) -> Check:
     ok = result is not None and result.ok
-    why = "no result (the side crashed)" if result is None else result.message or "finished"
+    if result is None:
+        why = "no result (the side crashed)"
+    else:
+        why = result.message or ("finished" if result.ok else f"status {result.status}")
     return Check(f"{side} trained to the end", None, 0.0, ok, why)
 
 
