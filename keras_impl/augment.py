@@ -11,7 +11,7 @@ from shared.spec import Spec
 
 
 @keras.saving.register_keras_serializable(package="mnist_parity")
-class RandomAffine(keras.layers.Layer):
+class RandomAffine(keras.layers.Layer):  # [augment-affine] one warp, drawn like torchvision's
     """A fresh angle, shift and scale per sample on every call (training=True), drawn like torchvision's
     RandomAffine, which takes the same arguments; inactive at inference. One warp, not Keras's
     Rotation -> Translation -> Zoom chain, which would resample three times and uses zoom = 1 / scale."""
@@ -69,7 +69,7 @@ def random_affine(spec: Spec) -> RandomAffine:
         translate=(a.translate, a.translate),
         scale=a.scale,
         interpolation=a.interpolation,
-        fill=a.fill,  # a constant fill, where Keras's RandomRotation and RandomZoom "reflect"
+        fill=a.fill,  # [augment-fill] a constant fill, where Keras's RandomRotation and RandomZoom "reflect"
         seed=spec.train.seed,
     )
 

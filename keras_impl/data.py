@@ -14,11 +14,10 @@ def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1)."""
     return keras.Sequential(
         [
-            keras.layers.Rescaling(
-                1 / 255
-            ),  # bit-equal to torchvision's ToDtype(float32, scale=True)
+            # bit-equal to torchvision's ToDtype(float32, scale=True)
+            keras.layers.Rescaling(1 / 255),
             *([random_affine(spec)] if augment else []),  # on [0, 1], so the fill is black
-            # Normalization takes a variance where torchvision's Normalize takes a std.
+            # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
             keras.layers.Normalization(mean=spec.data.mean, variance=spec.data.std**2),
         ]
     )
@@ -33,29 +32,38 @@ def make_loader(
     layers = preprocess(spec, augment)
     # Gather and preprocess whole batches: per-element map work is what makes tf.data slow. One map
     # call at a time, so the augmentation's random stream is drawn in the same order on every run.
-    return indices.map(
+    loader = indices.map(
         lambda i: (layers(tf.gather(images, i), training=augment), tf.gather(labels, i))
     ).prefetch(tf.data.AUTOTUNE)
+    loader.preprocess = layers  # tf.data keeps no handle on what its map calls: kept for the audit
+    return loader
 
 
 def make_train_data(
     spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None
 ):
     """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
-    n, batch = len(labels), spec.train.batch_size
+    n, batch, drop_remainder = len(labels), spec.train.batch_size, False
+    buffer_size, reshuffle = n, True
     if orders is None:
-        # A buffer as large as the dataset is a uniform permutation, drawn anew every epoch; a smaller
-        # one is not. Shuffling indices (not images) keeps that buffer small.
+        # [shuffle-buffer] A buffer as large as the dataset is a uniform permutation, drawn anew every
+        # epoch; a smaller one is not. Shuffling indices (not images) keeps that buffer small.
         indices = tf.data.Dataset.range(n).shuffle(
-            n, seed=spec.train.seed, reshuffle_each_iteration=True
+            buffer_size, seed=spec.train.seed, reshuffle_each_iteration=reshuffle
         )
-        indices = indices.batch(batch)
+        indices = indices.batch(batch, drop_remainder=drop_remainder)
     else:
         # All epochs back to back, one shared permutation each; fit(steps_per_epoch=...) walks through them.
         indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(
             lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch)
         )
-    return make_loader(spec, images, labels, indices, augment=spec.augment.enabled)
+    loader = make_loader(spec, images, labels, indices, augment=spec.augment.enabled)
+    # tf.data's batching and shuffle settings have no public attribute: recorded as given, for the audit
+    loader.batching = {"batch_size": batch, "drop_remainder": drop_remainder}
+    loader.shuffling = (
+        None if orders is not None else {"buffer": buffer_size, "n": n, "reshuffle": reshuffle}
+    )
+    return loader
 
 
 def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray):

@@ -10,22 +10,37 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_impl.audit import describe_pipeline
 from keras_impl.data import make_eval_data, make_train_data
 from keras_impl.device import describe, select_device
 from keras_impl.evaluate import evaluate
 from keras_impl.model import build_model, load_initial_weights
 from shared import cli
 from shared.align import epoch_orders, initial_weights
-from shared.results import Diverged, EpochRow, Scores, check_divergence, epoch_row, new_result
+from shared.results import (
+    Diverged,
+    EpochRow,
+    Scores,
+    check_divergence,
+    epoch_row,
+    new_result,
+    write_json,
+)
 from shared.spec import Spec
 
 
 def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
     t = spec.train
-    # Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected one (see torch_impl/train.py).
+    # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat);
+    # torch_impl/train.py bridges to this update.
     return keras.optimizers.Adam(
         learning_rate=t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=t.epsilon
     )
+
+
+def make_loss() -> keras.losses.SparseCategoricalCrossentropy:
+    # [loss-from-logits] the model outputs logits; the default from_logits=False expects probabilities
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -69,12 +84,8 @@ def train(
     steps_per_epoch: int | None = None,
     quiet: bool = False,
 ) -> list[EpochRow]:
-    """Train for spec.train.epochs; one history row per epoch, validated in inference mode after each."""
-    model.compile(
-        optimizer=make_optimizer(spec),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    """Train a compiled model for spec.train.epochs; one history row per epoch, validated in
+    inference mode after each."""
     epoch_log = EpochLog(spec)
     model.fit(
         train_data,
@@ -109,13 +120,19 @@ def main(argv=None) -> int:
     print(f"keras: training on {result.device} ({args.mode} mode)", flush=True)
 
     model = build_model(spec)
-    orders, steps = None, None
+    model.compile(optimizer=make_optimizer(spec), loss=make_loss(), metrics=["accuracy"])
+    train_data = make_train_data(spec, splits.x_train, splits.y_train)
+    val_data = make_eval_data(spec, splits.x_val, splits.y_val)
+    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
+        write_json(args.audit, describe_pipeline(spec, model, train_data, val_data, result.device))
+        if args.audit_only:
+            return cli.EXIT_OK
+    steps = None
     if args.mode == "aligned":
         load_initial_weights(model, initial_weights(spec, args.align_seed))
         orders = epoch_orders(len(splits.y_train), spec.train.epochs, args.align_seed)
+        train_data = make_train_data(spec, splits.x_train, splits.y_train, orders)
         steps = math.ceil(len(splits.y_train) / spec.train.batch_size)
-    train_data = make_train_data(spec, splits.x_train, splits.y_train, orders)
-    val_data = make_eval_data(spec, splits.x_val, splits.y_val)
 
     start = time.perf_counter()
     try:

@@ -12,21 +12,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (side, module, name) -> why only that side has it
 ONE_SIDED = {
-    ("keras", "augment", "RandomAffine"): "Keras 3 has RandomRotation, RandomTranslation and "
-    "RandomZoom but no RandomAffine layer; torchvision has v2.RandomAffine",
-    ("torch", "data", "MnistDataset"): "a torch Dataset serves one sample at a time to the "
-    "DataLoader; tf.data slices the arrays itself",
-    ("torch", "data", "EpochOrders"): "a torch Sampler is how a DataLoader takes a given order; "
-    "tf.data takes the orders as a dataset",
-    ("torch", "data", "num_workers"): "DataLoader worker processes have no tf.data counterpart "
-    "(tf.data runs its own thread pool)",
+    ("keras", "augment", "RandomAffine"): (
+        "Keras 3 has RandomRotation, RandomTranslation and RandomZoom but no RandomAffine layer; "
+        "torchvision has v2.RandomAffine"
+    ),
+    ("torch", "data", "MnistDataset"): (
+        "a torch Dataset serves one sample at a time to the DataLoader; tf.data slices the arrays"
+    ),
+    ("torch", "data", "EpochOrders"): (
+        "a torch Sampler is how a DataLoader takes a given order; tf.data takes them as a dataset"
+    ),
+    ("torch", "data", "num_workers"): (
+        "DataLoader worker processes have no tf.data counterpart (tf.data runs its own threads)"
+    ),
     ("torch", "model", "MLP"): "a torch model is an nn.Module subclass; Keras builds a Sequential",
     ("keras", "train", "EpochLog"): "fit reports through callbacks; the torch loop is written out",
-    (
-        "torch",
-        "train",
-        "train_epoch",
-    ): "the explicit loop over one epoch that Keras's fit runs inside",
+    ("torch", "train", "keras_epsilon"): (
+        "the step pre-hook that bridges Adam's epsilon placement to Keras's update"
+    ),
+    ("torch", "train", "train_epoch"): "the explicit loop over one epoch that fit runs inside",
 }
 
 

@@ -70,6 +70,14 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
         help="seed of the shared weights and order in aligned mode (default: the run's seed)",
     )
     parser.add_argument("--quick", action="store_true", help="apply the spec's [quick] overrides")
+    parser.add_argument(
+        "--audit", metavar="PATH", help="write every setting the built pipeline uses to PATH (JSON)"
+    )
+    parser.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="with --audit: describe the pipeline, train nothing",
+    )
     return parser
 
 
@@ -86,6 +94,8 @@ def fail_usage(message: str) -> None:
 
 def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
     """The spec and the data, or exit 2 with a message that names the problem and the fix."""
+    if args.audit_only and not args.audit:
+        fail_usage("--audit-only needs --audit PATH: where to write the description")
     try:
         spec = load_spec(spec_overrides(args), quick=args.quick)
         if args.align_seed is None:

@@ -17,7 +17,7 @@ def random_affine(spec: Spec) -> v2.RandomAffine:
         translate=(a.translate, a.translate),
         scale=a.scale,
         interpolation=v2.InterpolationMode(a.interpolation),
-        # fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
+        # [augment-fill] fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
         # default fill=0 resamples a mask and darkens border pixels a second time
         fill=None,
     )

@@ -36,8 +36,8 @@ class MLP(nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         # The spec's initializers replace torch's defaults (weights and biases U(+-1/sqrt(fan_in))).
         if isinstance(module, nn.Linear):
-            INITIALIZERS[self.kernel_init](module.weight)
-            INITIALIZERS[self.bias_init](module.bias)
+            INITIALIZERS[self.kernel_init](module.weight)  # [init-kernel] Keras's glorot_uniform
+            INITIALIZERS[self.bias_init](module.bias)  # [init-bias] Keras's zeros
 
     def linears(self) -> list[nn.Linear]:
         return [m for m in self.layers if isinstance(m, nn.Linear)]
@@ -55,7 +55,8 @@ def build_model(spec: Spec) -> MLP:
 def load_initial_weights(model: MLP, weights: list[np.ndarray]) -> None:
     """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out)."""
     for layer, kernel, bias in zip(model.linears(), weights[::2], weights[1::2]):
-        layer.weight.copy_(torch.from_numpy(kernel.T.copy()))  # nn.Linear keeps (fan_out, fan_in)
+        # [weight-layout] Keras keeps a kernel (fan_in, fan_out), nn.Linear a weight (fan_out, fan_in)
+        layer.weight.copy_(torch.from_numpy(kernel.T.copy()))
         layer.bias.copy_(torch.from_numpy(bias))
 
 

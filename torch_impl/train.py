@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -13,8 +14,17 @@ from tqdm import tqdm
 
 from shared import cli
 from shared.align import epoch_orders, initial_weights
-from shared.results import Diverged, EpochRow, Scores, check_divergence, epoch_row, new_result
+from shared.results import (
+    Diverged,
+    EpochRow,
+    Scores,
+    check_divergence,
+    epoch_row,
+    new_result,
+    write_json,
+)
 from shared.spec import Spec
+from torch_impl.audit import describe_pipeline
 from torch_impl.data import make_eval_data, make_train_data
 from torch_impl.device import describe, select_device
 from torch_impl.evaluate import evaluate
@@ -23,9 +33,28 @@ from torch_impl.model import build_model, load_initial_weights
 
 def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
     t = spec.train
-    # Same lr, betas and epsilon as Keras, but torch adds epsilon to the bias-corrected sqrt(v_hat)
-    # while Keras adds it to the raw sqrt(v): early steps differ slightly (about 0.7 lr on the first one).
-    return torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.epsilon)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.epsilon
+    )
+    # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat):
+    # the same update needs torch's eps = epsilon / sqrt(1 - beta2^t) at step t, set before each step.
+    for group in optimizer.param_groups:
+        group["keras_epsilon"], group["keras_step"] = t.epsilon, 0
+    optimizer.register_step_pre_hook(keras_epsilon)
+    return optimizer
+
+
+def keras_epsilon(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    """Before step t: eps = epsilon / sqrt(1 - beta2^t), which makes torch's Adam update Keras's."""
+    for group in optimizer.param_groups:
+        group["keras_step"] += 1
+        beta2 = group["betas"][1]
+        group["eps"] = group["keras_epsilon"] / math.sqrt(1 - beta2 ** group["keras_step"])
+
+
+def make_loss() -> nn.CrossEntropyLoss:
+    # takes logits, like SparseCategoricalCrossentropy(from_logits=True); the mean over the batch
+    return nn.CrossEntropyLoss()
 
 
 def train_epoch(
@@ -42,7 +71,7 @@ def train_epoch(
         loss = loss_fn(logits, labels)  # mean over the samples in this batch, as Keras's loss
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(labels)
+        total_loss += loss.item() * len(labels)  # [reported-loss] fit's sample-weighted mean
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
         # the running mean, as fit reports it and Keras's check sees it
@@ -53,12 +82,9 @@ def train_epoch(
 
 
 def train(
-    model, train_loader, val_loader, spec: Spec, device, quiet: bool = False
+    model, optimizer, loss_fn, train_loader, val_loader, spec: Spec, device, quiet: bool = False
 ) -> list[EpochRow]:
     """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each."""
-    optimizer = make_optimizer(model, spec)
-    # takes logits, like SparseCategoricalCrossentropy(from_logits=True)
-    loss_fn = nn.CrossEntropyLoss()
     history: list[EpochRow] = []
     for epoch in range(1, spec.train.epochs + 1):
         start = time.perf_counter()
@@ -114,18 +140,27 @@ def main(argv=None) -> int:
     )
     print(f"torch: training on {result.device} ({args.mode} mode)", flush=True)
 
-    model = build_model(spec)
-    orders = None
+    model = build_model(spec).to(device)
+    optimizer, loss_fn = make_optimizer(model, spec), make_loss()
+    train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
+    val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
+    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
+        rows = describe_pipeline(
+            spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
+        )
+        write_json(args.audit, rows)
+        if args.audit_only:
+            return cli.EXIT_OK
     if args.mode == "aligned":
         load_initial_weights(model, initial_weights(spec, args.align_seed))
         orders = epoch_orders(len(splits.y_train), spec.train.epochs, args.align_seed)
-    model.to(device)
-    train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders, device)
-    val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
+        train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders, device)
 
     start = time.perf_counter()
     try:
-        result.history = train(model, train_loader, val_loader, spec, device, args.quiet)
+        result.history = train(
+            model, optimizer, loss_fn, train_loader, val_loader, spec, device, args.quiet
+        )
         test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
         test_loss, test_accuracy, confusion = evaluate(model, test_loader, device)
         result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion

@@ -1,0 +1,172 @@
+"""The one registry of bridged framework differences.
+
+Each entry is a default on which Keras and PyTorch differ and that this pipeline makes equal. The
+bridging lines carry the entry's id as a tag, `# [id] ...`, and a test checks that tags and registry
+agree both ways. The audit's bridged rows and README's differences table come from here.
+
+    python -m parity.bridges         # the README's differences table, in Markdown
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TAG = re.compile(r"#.*?\[([a-z0-9]+(?:-[a-z0-9]+)+)\]")
+
+
+@dataclass(frozen=True)
+class Bridge:
+    id: str
+    stage: str
+    keras_default: str
+    torch_default: str
+    bridged: str  # what the bridge makes of the two defaults
+    files: tuple[str, ...]  # where its tag marks the bridging line(s)
+    rows: tuple[str, ...]  # the audit rows it bridges (a row id, or a prefix of numbered rows)
+    why: str  # what goes wrong without it
+
+
+BRIDGES = (
+    Bridge(
+        "normalize-std",
+        "normalization",
+        "Normalization(mean, variance): takes a variance",
+        "Normalize(mean, std): takes a std",
+        "variance = std ** 2",
+        ("keras_impl/data.py",),
+        ("data.normalize_std",),
+        "passing the std as the variance divides by sqrt(0.3081) instead of 0.3081",
+    ),
+    Bridge(
+        "shuffle-buffer",
+        "loading and batches",
+        "Dataset.shuffle(buffer): a uniform permutation only when the buffer holds every sample",
+        "RandomSampler: a uniform permutation every epoch",
+        "a buffer as large as the training set, reshuffled each epoch",
+        ("keras_impl/data.py",),
+        ("loop.shuffle",),
+        "a small buffer keeps samples near their stored position: the batches are not random",
+    ),
+    Bridge(
+        "augment-affine",
+        "augmentation",
+        "RandomRotation -> RandomTranslation -> RandomZoom: three resamplings, "
+        "counter-clockwise angles in turns, zoom = 1 / scale",
+        "RandomAffine: one warp, clockwise angles in degrees, scale",
+        "one warp on both, its parameters drawn as torchvision draws them",
+        ("keras_impl/augment.py",),
+        ("augment.degrees", "augment.translate", "augment.scale", "augment.parameters"),
+        "three resamplings blur the digit more than one, and zoom 1.1 shrinks what scale 1.1 enlarges",
+    ),
+    Bridge(
+        "augment-fill",
+        "augmentation",
+        'fill_mode="reflect" (RandomRotation, RandomZoom)',
+        "fill=0, blended through a resampled mask (darkens border pixels twice)",
+        "plain zero padding: a constant 0 fill on Keras, fill=None on torchvision",
+        ("keras_impl/augment.py", "torch_impl/augment.py"),
+        ("augment.fill",),
+        "reflected strokes appear at the border of shifted digits",
+    ),
+    Bridge(
+        "init-kernel",
+        "model",
+        "glorot_uniform: U(+-sqrt(6 / (fan_in + fan_out)))",
+        "kaiming_uniform_(a=sqrt(5)): U(+-1 / sqrt(fan_in))",
+        "glorot_uniform on both (nn.init.xavier_uniform_)",
+        ("torch_impl/model.py",),
+        ("model.kernel_init",),
+        "PyTorch's default starts the first layer about 2x smaller: another starting point",
+    ),
+    Bridge(
+        "init-bias",
+        "model",
+        "zeros",
+        "U(+-1 / sqrt(fan_in))",
+        "zeros on both",
+        ("torch_impl/model.py",),
+        ("model.bias_init",),
+        "random biases shift every unit at the start",
+    ),
+    Bridge(
+        "weight-layout",
+        "model",
+        "Dense kernel (fan_in, fan_out)",
+        "Linear weight (fan_out, fan_in)",
+        "shared weights are transposed when torch loads them",
+        ("torch_impl/model.py",),
+        (),
+        "loading a kernel untransposed fails on shape, or (square layers) silently transposes",
+    ),
+    Bridge(
+        "loss-from-logits",
+        "training loop",
+        "SparseCategoricalCrossentropy(from_logits=False): expects probabilities",
+        "CrossEntropyLoss: takes logits",
+        "from_logits=True: both take the model's logits",
+        ("keras_impl/train.py",),
+        ("loss.from_logits",),
+        "logits read as probabilities are clipped to [1e-7, 1 - 1e-7]: a wrong loss and gradient",
+    ),
+    Bridge(
+        "adam-epsilon",
+        "training loop",
+        "Adam epsilon 1e-7, added to the raw sqrt(v)",
+        "Adam eps 1e-8, added to the bias-corrected sqrt(v_hat)",
+        "epsilon 1e-7 on both; before step t torch's eps is set to epsilon / sqrt(1 - beta2^t)",
+        ("keras_impl/train.py", "torch_impl/train.py"),
+        ("optimizer.epsilon", "optimizer.epsilon_placement"),
+        "the same epsilon in the other place changes the first steps by up to 0.7 lr",
+    ),
+    Bridge(
+        "reported-loss",
+        "training loop",
+        "fit reports the sample-weighted running mean of the epoch's batches, dropout on",
+        "a loop reports what it computes (often the last batch's loss)",
+        "the torch loop computes fit's figure",
+        ("torch_impl/train.py",),
+        ("loop.reported_loss",),
+        "the two training curves would measure different things",
+    ),
+)
+BY_ID = {bridge.id: bridge for bridge in BRIDGES}
+
+
+def bridge_for_row(row_id: str) -> Bridge | None:
+    for bridge in BRIDGES:
+        if any(
+            row_id == r or (row_id.startswith(r) and row_id[len(r) :].isdigit())
+            for r in bridge.rows
+        ):
+            return bridge
+    return None
+
+
+def code_tags(root: Path = ROOT) -> dict[str, set[str]]:
+    """{tag: files} for every `# ... [tag]` comment in the two pipelines."""
+    found: dict[str, set[str]] = {}
+    for path in sorted([*root.glob("keras_impl/*.py"), *root.glob("torch_impl/*.py")]):
+        for tag in TAG.findall(path.read_text()):
+            found.setdefault(tag, set()).add(str(path.relative_to(root)))
+    return found
+
+
+def markdown_table() -> str:
+    lines = [
+        "| id | stage | Keras default | PyTorch default | bridged to | where |",
+        "|---|---|---|---|---|---|",
+    ]
+    for b in BRIDGES:
+        where = ", ".join(f"`{f}`" for f in b.files)
+        lines.append(
+            f"| `{b.id}` | {b.stage} | {b.keras_default} | {b.torch_default} | {b.bridged} | {where} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,0 +1,175 @@
+"""The audit: each side's live settings, compared row by row.
+
+The untouched project has no row that differs. Each test below changes ONE live setting on ONE side in
+code, in a patched copy of the repository (never through the spec), and asserts that the audit flags
+that setting's rows and no others.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parity.audit import classify, passed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def describe(side: str, root: Path, tmp_path: Path, *options: str) -> dict:
+    out = tmp_path / f"{side}-audit.json"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [
+        sys.executable,
+        "-m",
+        f"{side}_impl.train",
+        "--audit",
+        str(out),
+        "--audit-only",
+        *options,
+    ]
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def untouched(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("audit")
+    return {side: describe(side, ROOT, tmp) for side in ("keras", "torch")}
+
+
+def patched_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    root = tmp_path / "repo"
+    for package in ("keras_impl", "torch_impl", "parity"):
+        shutil.copytree(
+            ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copytree(
+        ROOT / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__", "data")
+    )
+    (root / "shared" / "data").symlink_to(ROOT / "shared" / "data")
+    shutil.copy(ROOT / "compare.py", root / "compare.py")
+    path = root / file
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} must occur once in {file}"
+    path.write_text(text.replace(old, new))
+    return root
+
+
+def differing(untouched: dict, side: str, root: Path, tmp_path: Path) -> set[str]:
+    rows = dict(untouched)
+    rows[side] = describe(side, root, tmp_path)
+    return {r.id for r in classify(rows["keras"], rows["torch"], {}) if r.status == "differs"}
+
+
+def test_the_untouched_project_has_no_row_that_differs(untouched):
+    rows = classify(untouched["keras"], untouched["torch"], {})
+    assert passed(rows), [r for r in rows if r.status == "differs"]
+    status = {r.id: r.status for r in rows}
+    assert status["optimizer.learning_rate"] == "same"  # a float32 rate is the same rate
+    assert status["data.normalize_std"] == "bridged"  # sqrt(variance) against std
+    assert status["optimizer.epsilon_placement"] == "bridged"
+    assert status["model.kernel_init1"] == "bridged"
+    assert status["loss.ignored_label"] == "noted"
+    groups = {r.group for r in rows}
+    assert groups == {"optimizer", "loss", "model", "data", "loop", "numerics"}
+
+
+def test_a_one_sided_override_is_asked_not_differs(untouched, tmp_path):
+    torch_rows = describe("torch", ROOT, tmp_path, "--set", "train.lr=0.01")
+    rows = classify(untouched["keras"], torch_rows, {"torch": {"train.lr"}})
+    assert {r.id: r.status for r in rows}["optimizer.learning_rate"] == "asked" and passed(rows)
+
+
+PATCHES = {
+    "the Adam epsilon bridge removed": (
+        "torch",
+        "torch_impl/train.py",
+        "    optimizer.register_step_pre_hook(keras_epsilon)\n",
+        "",
+        {"optimizer.epsilon_placement"},
+    ),
+    "weight decay added in code": (
+        "torch",
+        "torch_impl/train.py",
+        "betas=(t.beta1, t.beta2), eps=t.epsilon\n",
+        "betas=(t.beta1, t.beta2), eps=t.epsilon, weight_decay=1e-4\n",
+        {"optimizer.weight_decay"},
+    ),
+    "label smoothing on one loss": (
+        "torch",
+        "torch_impl/train.py",
+        "return nn.CrossEntropyLoss()",
+        "return nn.CrossEntropyLoss(label_smoothing=0.1)",
+        {"loss.label_smoothing"},
+    ),
+    "a dropout rate typed by hand": (
+        "keras",
+        "keras_impl/model.py",
+        "keras.layers.Dropout(model.dropout)",
+        "keras.layers.Dropout(0.5)",
+        {"model.dropout1", "model.dropout2"},
+    ),
+    "torch's default initialisation left in place": (
+        "torch",
+        "torch_impl/model.py",
+        "        self.apply(self._init_weights)\n",
+        "",
+        {f"model.{kind}_init{i}" for kind in ("kernel", "bias") for i in (1, 2, 3)},
+    ),
+    "the std passed as the variance": (
+        "keras",
+        "keras_impl/data.py",
+        "variance=spec.data.std**2",
+        "variance=spec.data.std",
+        {"data.normalize_std"},
+    ),
+    "augmentation moved after normalization": (
+        "torch",
+        "torch_impl/data.py",
+        """            *([random_affine(spec)] if augment else []),  # on [0, 1], so that the fill is black
+            v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),""",
+        """            v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
+            *([random_affine(spec)] if augment else []),""",
+        {"data.stages"},
+    ),
+    "RandomAffine's default fill": (
+        "torch",
+        "torch_impl/augment.py",
+        "        fill=None,\n    )",
+        "    )",
+        {"augment.fill"},
+    ),
+    "the partial last batch dropped": (
+        "torch",
+        "torch_impl/data.py",
+        "drop_last=False",
+        "drop_last=True",
+        {"loop.partial_last_batch"},
+    ),
+    "a small shuffle buffer": (
+        "keras",
+        "keras_impl/data.py",
+        "buffer_size, reshuffle = n, True",
+        "buffer_size, reshuffle = 1000, True",
+        {"loop.shuffle"},
+    ),
+    "a float64 model on one side": (
+        "torch",
+        "torch_impl/train.py",
+        "model = build_model(spec).to(device)",
+        "model = build_model(spec).to(device, torch.float64)",
+        {"numerics.dtype"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PATCHES)
+def test_a_one_sided_change_in_code_flags_its_rows_and_no_other(name, untouched, tmp_path):
+    side, file, old, new, expected = PATCHES[name]
+    root = patched_copy(tmp_path, file, old, new)
+    assert differing(untouched, side, root, tmp_path) == expected

@@ -1,0 +1,191 @@
+"""The audit: every setting this side actually uses, read from the live PyTorch objects a run builds."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+from torch.utils.data import RandomSampler, SequentialSampler
+from torchvision.transforms import v2
+
+from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row
+from shared.spec import Spec
+
+STAGES = {"ToDtype": "rescale", "RandomAffine": "augment", "Normalize": "normalize"}
+LOSSES = {"CrossEntropyLoss": "cross-entropy on integer labels"}
+REDUCTIONS = {"mean": "mean over the batch", "sum": "sum over the batch"}
+ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
+
+
+def describe_pipeline(
+    spec: Spec, model: nn.Module, optimizer, loss_fn, train_loader, eval_loader, device: str
+) -> dict[str, dict]:
+    """Rows {id: {"value", "read"}} for the model, optimizer, loss and loaders, before training."""
+    rows = {}
+    group = optimizer.param_groups[0]
+    name = type(optimizer).__name__ + (", maximize" if group.get("maximize") else "")
+    rows["optimizer.algorithm"] = row(name, "type(optimizer), param_groups")
+    rows["optimizer.learning_rate"] = row(group["lr"], "optimizer.param_groups[0]")
+    rows["optimizer.betas"] = row(list(group["betas"]), "optimizer.param_groups[0]")
+    hooks = [getattr(hook, "__name__", "") for hook in _step_pre_hooks(optimizer)]
+    bridged = "keras_epsilon" in group and "keras_epsilon" in hooks
+    rows["optimizer.epsilon"] = row(
+        group["keras_epsilon"] if bridged else group["eps"], "optimizer.param_groups[0]"
+    )
+    rows["optimizer.epsilon_placement"] = row(
+        "added to the raw sqrt(v); bias correction in the step size"
+        if bridged
+        else "added to the bias-corrected sqrt(v_hat)",
+        "the keras_epsilon step pre-hook and param group key"
+        if bridged
+        else "torch.optim.Adam's own update",
+    )
+    decay = group["weight_decay"]
+    if decay:
+        how = "decoupled" if group.get("decoupled_weight_decay") or name == "AdamW" else "L2"
+        decay = f"{decay:g}, {how}"
+    rows["optimizer.weight_decay"] = row(decay or 0.0, "optimizer.param_groups[0]")
+    rows["optimizer.amsgrad"] = row(bool(group.get("amsgrad", False)), "optimizer.param_groups[0]")
+    from torch_impl import train  # here: train.py imports this module
+
+    loop_source = inspect.getsource(train.train_epoch)
+    clipping = [f for f in ("clip_grad_norm_", "clip_grad_value_") if f in loop_source]
+    rows["optimizer.clipping"] = row(
+        ", ".join(clipping) or "none", "the training loop's source (train_epoch)"
+    )
+
+    rows["loss.function"] = row(
+        LOSSES.get(type(loss_fn).__name__, type(loss_fn).__name__), "loss_fn"
+    )
+    rows["loss.reduction"] = row(REDUCTIONS.get(loss_fn.reduction, loss_fn.reduction), "loss_fn")
+    rows["loss.from_logits"] = row(
+        isinstance(loss_fn, nn.CrossEntropyLoss), "CrossEntropyLoss always takes logits"
+    )
+    rows["loss.label_smoothing"] = row(getattr(loss_fn, "label_smoothing", 0.0), "loss_fn")
+    weight = getattr(loss_fn, "weight", None)
+    rows["loss.class_weights"] = row(None if weight is None else weight.tolist(), "loss_fn.weight")
+    rows["loss.ignored_label"] = row(getattr(loss_fn, "ignore_index", None), "loss_fn.ignore_index")
+
+    modules = list(model.modules())[1:]
+    linear_count = dropout_count = 0
+    for index, module in enumerate(modules):
+        if isinstance(module, nn.Flatten):
+            all_after_batch = module.start_dim == 1 and module.end_dim == -1
+            rows["model.flatten"] = row(
+                "every axis after the batch axis" if all_after_batch else "some axes",
+                "nn.Flatten start_dim, end_dim",
+            )
+        elif isinstance(module, nn.Linear):
+            linear_count += 1
+            after = modules[index + 1] if index + 1 < len(modules) else None
+            activation = ACTIVATIONS.get(type(after), "no activation")
+            weight = module.weight.detach().cpu().numpy()
+            fan_out, fan_in = weight.shape  # nn.Linear keeps (out, in)
+            rows[f"model.layer{linear_count}"] = row(
+                f"linear {fan_in} -> {fan_out}, "
+                f"{'bias' if module.bias is not None else 'no bias'}, {activation}",
+                "nn.Linear and the module after it",
+            )
+            rows[f"model.kernel_init{linear_count}"] = row(
+                kernel_family(weight, fan_in, fan_out), "measured on the built weight (out, in)"
+            )
+            bias = module.bias.detach().cpu().numpy() if module.bias is not None else weight[:0, 0]
+            rows[f"model.bias_init{linear_count}"] = row(
+                bias_family(bias, fan_in), "measured on the built bias"
+            )
+        elif isinstance(module, nn.Dropout):
+            dropout_count += 1
+            rows[f"model.dropout{dropout_count}"] = row(module.p, "nn.Dropout.p")
+        elif type(module) not in ACTIVATIONS and not isinstance(module, nn.Sequential):
+            rows[f"model.other_{index}"] = row(type(module).__name__, "model.modules()")
+    rows["model.parameters"] = row(sum(p.numel() for p in model.parameters()), "model.parameters()")
+
+    transforms = _transforms(train_loader)
+    rows["data.stages"] = row(
+        " -> ".join(STAGES.get(type(t).__name__, type(t).__name__) for t in transforms),
+        "the training Dataset's v2.Compose, in order",
+    )
+    for transform in transforms:
+        if isinstance(transform, v2.ToDtype):
+            scale = 1 / 255 if transform.scale else 1.0  # uint8 in, float out
+            rows["data.rescale"] = row([scale, 0.0], "ToDtype.scale (uint8 -> float: x / 255)")
+        elif isinstance(transform, v2.Normalize):
+            rows["data.normalize_mean"] = row(list(transform.mean), "Normalize.mean")
+            rows["data.normalize_std"] = row(list(transform.std), "Normalize.std")
+        elif isinstance(transform, v2.RandomAffine):
+            rows["augment.degrees"] = row(list(transform.degrees), "RandomAffine.degrees")
+            rows["augment.translate"] = row(list(transform.translate), "RandomAffine.translate")
+            rows["augment.scale"] = row(list(transform.scale), "RandomAffine.scale")
+            rows["augment.shear"] = row(
+                "none" if transform.shear is None else str(transform.shear), "RandomAffine.shear"
+            )
+            rows["augment.interpolation"] = row(
+                transform.interpolation.value, "RandomAffine.interpolation"
+            )
+            fill = transform.fill
+            rows["augment.fill"] = row(
+                "constant 0 outside the image"
+                if fill is None
+                else f"{fill} blended through a resampled mask",
+                "RandomAffine.fill (None: plain zero padding)",
+            )
+            rows["augment.parameters"] = row(
+                "drawn per sample", "the Dataset applies RandomAffine to one sample at a time"
+            )
+    augmented = {
+        "training": any(isinstance(t, v2.RandomAffine) for t in transforms),
+        "evaluation": any(isinstance(t, v2.RandomAffine) for t in _transforms(eval_loader)),
+    }
+    rows["augment.splits"] = row(
+        [name for name, yes in augmented.items() if yes], "the Datasets' transforms"
+    )
+
+    rows["loop.batch_size"] = row(train_loader.batch_size, "DataLoader.batch_size")
+    rows["loop.partial_last_batch"] = row(
+        "dropped" if train_loader.drop_last else "kept", "DataLoader.drop_last"
+    )
+    sampler = train_loader.sampler
+    if isinstance(sampler, RandomSampler) and not sampler.replacement:
+        order = UNIFORM_PERMUTATION
+    elif isinstance(sampler, SequentialSampler):
+        order = "in order, never shuffled"
+    else:
+        order = f"{type(sampler).__name__}"
+    rows["loop.shuffle"] = row(order, "DataLoader.sampler")
+    weighted = "* len(labels)" in loop_source
+    rows["loop.reported_loss"] = row(
+        "the sample-weighted mean of the epoch's training batches, dropout on"
+        if weighted
+        else "the unweighted mean of the batch losses",
+        "the training loop's source (train_epoch)",
+    )
+
+    rows["loop.epochs"] = row(spec.train.epochs, "spec.train.epochs, which train() loops over")
+
+    parameter = next(model.parameters())
+    rows["numerics.dtype"] = row(
+        str(parameter.dtype).replace("torch.", ""), "the parameters' dtype"
+    )
+    rows["numerics.device"] = row(device, "the device the run chose")
+    rows["numerics.xla"] = row(False, "eager PyTorch: no torch.compile")
+    if torch.cuda.is_available():
+        rows["numerics.tf32"] = row(
+            torch.backends.cuda.matmul.allow_tf32, "torch.backends.cuda.matmul.allow_tf32"
+        )
+    else:
+        rows["numerics.tf32"] = row(False, "no CUDA: float32 matmuls are full float32")
+    rows["numerics.deterministic_ops"] = row(
+        torch.are_deterministic_algorithms_enabled(), "torch.are_deterministic_algorithms_enabled()"
+    )
+    return rows
+
+
+def _transforms(loader) -> list:
+    transform = loader.dataset.transform
+    return list(transform.transforms) if isinstance(transform, v2.Compose) else [transform]
+
+
+def _step_pre_hooks(optimizer) -> list:
+    # torch keeps an optimizer's step pre-hooks in this attribute; no public accessor lists them
+    return list(optimizer._optimizer_step_pre_hooks.values())
