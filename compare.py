@@ -3,6 +3,7 @@
     python compare.py                  # defaults: aligned mode, 10 epochs, both sides
     python compare.py --quick          # a smoke run, well under a minute
     python compare.py --torch-set train.lr=1e-2 --quick   # a one-sided change: the verdict must fail
+    python compare.py --seeds 5 --quick   # 5 runs per side, equivalence by TOST (parity/seeds.py)
 
 Exit status: 0 every parity check passed; 1 a check failed; 2 a usage, spec or data error;
 3 a side crashed.
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from parity import runner
+from parity import runner, seeds
 from parity.checks import parity_checks, verdict
 from parity.report import plot_curves, terminal_summary, write_report
 from shared.cli import add_spec_options, spec_overrides
@@ -32,9 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--mode",
         choices=MODES,
-        default="aligned",
-        help="aligned (default): same initial weights and sample order on both sides; "
-        "independent: nothing shared but the spec and the seed",
+        default=None,  # aligned; with --seeds, independent
+        help="aligned (the default of a single run): same initial weights and sample order on both "
+        "sides; independent (the default with --seeds): nothing shared but the spec and the seed",
     )
     parser.add_argument(
         "--keras-set",
@@ -55,6 +56,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out", help="output directory (default: runs/<timestamp>/; never overwritten)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="K",
+        help="train each side K times (seeds seed..seed+K-1; independent mode unless --mode is "
+        "given) and judge the final test scores by equivalence tests (TOST) against the spec's "
+        "margins: equivalent (exit 0), shown different or inconclusive (exit 1)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="finish an interrupted --seeds run in DIR with its saved arguments; finished seeds are "
+        "not trained again, and different arguments are refused (exit 2)",
     )
     return parser.parse_args(argv)
 
@@ -92,6 +107,9 @@ def side_options(args: argparse.Namespace, side_sets: list[str], out: Path) -> l
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.seeds is not None or args.resume:
+        return seeds.run_command(args, argv, vars(parse_args([])), side_options, new_run_dir)
+    args.mode = args.mode or "aligned"
     try:
         spec = load_spec(spec_overrides(args), quick=args.quick)
         for side_sets in (args.keras_set, args.torch_set):

@@ -94,6 +94,8 @@ class Tolerances:
 @dataclass(frozen=True)
 class ParitySpec:
     min_test_accuracy: float
+    equivalence_accuracy: float  # compare.py --seeds: TOST margin on the final test accuracy
+    equivalence_loss: float  # compare.py --seeds: TOST margin on the final test loss
     aligned: Tolerances
     independent: Tolerances
 
@@ -294,6 +296,9 @@ def _validate(spec: Spec) -> None:
         p.min_test_accuracy,
         "must be in [0, 1]",
     )
+    for name in ("equivalence_accuracy", "equivalence_loss"):
+        value = getattr(p, name)
+        _check(f"parity.{name}", value > 0, value, "must be > 0")
     for mode in MODES:
         for name, value in dataclasses.asdict(getattr(p, mode)).items():
             _check(f"parity.{mode}.{name}", value > 0, value, "must be > 0")
