@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from parity import runner, seeds
+from parity import audit, runner, seeds
 from parity.checks import parity_checks, verdict
 from parity.report import plot_curves, terminal_summary, write_report
 from shared.cli import add_spec_options, spec_overrides
 from shared.mnist import DataError, load_mnist
-from shared.results import SIDES, read_result, write_json
+from shared.results import SIDES, read_result, write_atomically, write_json
 from shared.spec import MODES, SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
@@ -56,6 +56,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out", help="output directory (default: runs/<timestamp>/; never overwritten)"
+    )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="list every setting both sides use, read from their live objects, side by side; "
+        "train nothing; exit 0 when no setting differs, 1 otherwise",
     )
     parser.add_argument(
         "--seeds",
@@ -102,7 +108,36 @@ def side_options(args: argparse.Namespace, side_sets: list[str], out: Path) -> l
         *(["--data-dir", args.data_dir] if args.data_dir else []),
         *(["--download"] if args.download else []),
         *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]],
+        # every run describes its pipeline first, in its own process, for the audit
+        *("--audit", str(out.with_name(f"{out.stem}-audit.json"))),
     ]
+
+
+def audit_only(
+    args: argparse.Namespace, sets: dict[str, list[str]], out_dir: Path, command: str
+) -> int:
+    """compare.py --audit: each side describes its pipeline and trains nothing."""
+    for side, side_sets in sets.items():
+        options = [*side_options(args, side_sets, out_dir / f"{side}.json"), "--audit-only"]
+        run = runner.run_side(side, options)
+        if run.returncode != 0:
+            print(
+                f"error: the {side} side could not describe its pipeline ({run.describe_exit()}):"
+            )
+            print(run.output_tail, file=sys.stderr)
+            return EXIT_USAGE if run.returncode == EXIT_USAGE else EXIT_CRASH
+    descriptions = audit.read_descriptions({side: out_dir / f"{side}-audit.json" for side in SIDES})
+    asked = {side: audit.asked_keys(side_sets) for side, side_sets in sets.items()}
+    rows = audit.classify(descriptions["keras"], descriptions["torch"], asked)
+    line = audit.summary_line(rows)
+    write_json(
+        out_dir / "audit.json",
+        {"passed": audit.passed(rows), "summary": line, "rows": [r.to_dict() for r in rows]},
+    )
+    text = f"# mnist-parity audit\n\n**{line}**\n\n{audit.audit_table(rows, markdown=True)}\n\n"
+    write_atomically(out_dir / "report.md", (text + f"```\n{command}\n```\n").encode())
+    print(f"{audit.audit_table(rows)}\n\n{line}\nreport: {out_dir / 'report.md'}")
+    return EXIT_PASS if audit.passed(rows) else EXIT_FAIL
 
 
 def main(argv=None) -> int:
@@ -127,9 +162,8 @@ def main(argv=None) -> int:
         if argv is None
         else " ".join(["python", "compare.py", *argv])
     )
-    print(
-        f"mnist-parity: Keras vs PyTorch, {args.mode} mode, {spec.train.epochs} epochs; results in {out_dir}/"
-    )
+    what = "the audit" if args.audit else f"{args.mode} mode, {spec.train.epochs} epochs"
+    print(f"mnist-parity: Keras vs PyTorch, {what}; results in {out_dir}/")
     write_json(
         out_dir / "spec.json",
         {
@@ -140,8 +174,11 @@ def main(argv=None) -> int:
             "torch_set": args.torch_set,
         },
     )
+    sets = dict(zip(SIDES, (args.keras_set, args.torch_set)))
+    if args.audit:
+        return audit_only(args, sets, out_dir, command)
     results, crashed, refused = dict.fromkeys(SIDES), [], []
-    for side, side_sets in zip(SIDES, (args.keras_set, args.torch_set)):
+    for side, side_sets in sets.items():
         path = out_dir / f"{side}.json"
         run = runner.run_side(side, side_options(args, side_sets, path), echo=True)
         if run.returncode == EXIT_USAGE and not path.exists():
@@ -160,7 +197,14 @@ def main(argv=None) -> int:
             )
 
     keras, torch = results["keras"], results["torch"]
-    checks = parity_checks(keras, torch, spec, args.mode)
+    descriptions = audit.read_descriptions({side: out_dir / f"{side}-audit.json" for side in SIDES})
+    rows = []
+    if descriptions:
+        asked = {side: audit.asked_keys(side_sets) for side, side_sets in sets.items()}
+        rows = audit.classify(descriptions["keras"], descriptions["torch"], asked)
+    checks = ([audit.audit_check(rows)] if rows else []) + parity_checks(
+        keras, torch, spec, args.mode
+    )
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
     notes += [f"the {side} side refused its arguments: nothing after it ran" for side in refused]
@@ -181,11 +225,17 @@ def main(argv=None) -> int:
             "passed": all(c.passed for c in checks),
             "verdict": line,
             "checks": [c.to_dict() for c in checks],
+            "audit": [r.to_dict() for r in rows],
         },
     )
-    write_report(out_dir / "report.md", keras, torch, checks, line, args.mode, command, notes)
+    write_report(out_dir / "report.md", keras, torch, checks, line, args.mode, command, notes, rows)
     plot_curves(out_dir / "curves.png", keras, torch, spec, args.mode)
 
+    if rows:
+        print(f"\n{audit.summary_line(rows)}")
+        for r in rows:
+            if r.status == "differs":
+                print(f"  differs: {r.group}: {r.label}: keras {r.keras}, torch {r.torch}")
     print(f"\n{terminal_summary(keras, torch, checks)}\n")
     for note in notes:
         print(f"note: {note}")

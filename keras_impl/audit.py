@@ -146,4 +146,9 @@ def describe_pipeline(
         rows["numerics.tf32"] = row(
             tf32, "tf.config.experimental.tensor_float_32_execution_enabled()"
         )
+        from tensorflow.python.framework import config as tf_config  # no public reader of this flag
+
+        rows["numerics.deterministic_ops"] = row(
+            tf_config.is_op_determinism_enabled(), "TensorFlow's op-determinism flag"
+        )
     return rows

@@ -7,10 +7,13 @@ Each side describes its own pipeline (keras_impl/audit.py, torch_impl/audit.py, 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from parity.bridges import bridge_for_row
+from parity.checks import Check
 
 STATUSES = ("same", "bridged", "asked", "noted", "differs")
 
@@ -208,3 +211,21 @@ def summary_line(rows: list[AuditRow]) -> str:
     if differing:
         return f"AUDIT FAIL: {len(differing)} of {len(rows)} settings differ ({'; '.join(differing)}); {shown}"
     return f"AUDIT PASS: no setting differs ({shown})"
+
+
+def asked_keys(side_sets: list[str]) -> set[str]:
+    """The spec keys a side's one-sided overrides (KEY=VALUE) touch."""
+    return {item.partition("=")[0].strip() for item in side_sets}
+
+
+def read_descriptions(paths: dict[str, Path]) -> dict[str, dict] | None:
+    """Both sides' descriptions, or None when a side wrote none (it crashed or refused first)."""
+    if not all(path.exists() for path in paths.values()):
+        return None
+    return {side: json.loads(path.read_text()) for side, path in paths.items()}
+
+
+def audit_check(rows: list[AuditRow]) -> Check:
+    differing = [f"{r.group}: {r.label}" for r in rows if r.status == "differs"]
+    detail = "; ".join(differing) if differing else f"{len(rows)} settings compared"
+    return Check("audit: no setting differs", None, 0.0, not differing, detail)

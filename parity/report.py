@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from parity.audit import audit_table
 from parity.checks import Check
 from shared.results import SIDES, Result, epoch_table, write_atomically
 from shared.spec import Spec
@@ -64,6 +65,7 @@ def write_report(
     mode: str,
     command: str,
     notes: list[str],
+    audit_rows: list | None = None,
 ) -> None:
     versions = "; ".join(
         f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.versions.items()))
@@ -75,6 +77,11 @@ def write_report(
             f"# mnist-parity: Keras vs PyTorch ({mode} mode)",
             f"**{verdict}**",
             *(f"> {note}" for note in notes),
+            *(
+                ["## Audit: the settings each side uses", audit_table(audit_rows, markdown=True)]
+                if audit_rows
+                else []
+            ),
             "## Per epoch (K-T = Keras - PyTorch)",
             epoch_table(
                 {side: r.history for side, r in zip(SIDES, (keras, torch)) if r}, markdown=True

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from parity import audit
 from parity.checks import Check
 from parity.report import checks_table
 from parity.runner import SideRun, run_side
@@ -413,10 +414,13 @@ def write_outputs(
     mode: str,
     commands: list[str],
     notes: list[str],
+    audit_rows: list | None = None,
 ) -> tuple[bool, str, list[Equivalence], dict]:
     """Judge the runs and write report.md, parity.json and curves.png; (passed, verdict, ...)."""
     seeds = [r.seed for r in results["keras"]]
     checks, equivalences = judge(results, spec)
+    if audit_rows:
+        checks.insert(0, audit.audit_check(audit_rows))
     passed, line = verdict_line(checks, equivalences, len(seeds), mode)
     by_side = {side: bands(runs) for side, runs in results.items()}
     write_json(
@@ -429,6 +433,7 @@ def write_outputs(
             "confidence": CONFIDENCE,
             "equivalence": [e.to_dict() for e in equivalences],
             "checks": [c.to_dict() for c in checks],
+            "audit": [r.to_dict() for r in audit_rows or []],
             "curves": by_side,
             "runs": {
                 side: [
@@ -456,6 +461,11 @@ def write_outputs(
             f"# mnist-parity across seeds: Keras vs PyTorch ({mode} mode, {len(seeds)} seeds per side)",
             f"**{line}**",
             *(f"> {note}" for note in notes),
+            *(
+                ["## Audit: the settings each side uses", audit.audit_table(audit_rows, True)]
+                if audit_rows
+                else []
+            ),
             "## Equivalence of the final test scores (two one-sided tests, Welch's t)",
             *(f"- **{e.metric}**: {e.sentence}" for e in equivalences),
             equivalence_table(equivalences) if equivalences else "-",
@@ -609,8 +619,16 @@ def run_command(
         return EXIT_CRASH
 
     notes = [f"one-sided overrides: {side} {' '.join(s)}" for side, s in sets.items() if s]
+    # the audit of the first seed's pipelines: every run describes its own before it trains
+    paths = {side: out_dir / RUNS / f"{side}-seed{seeds[0]}-audit.json" for side in SIDES}
+    descriptions = audit.read_descriptions(paths)
+    audit_rows = None
+    if descriptions:
+        asked = {side: audit.asked_keys(side_sets) for side, side_sets in sets.items()}
+        audit_rows = audit.classify(descriptions["keras"], descriptions["torch"], asked)
+        print(audit.summary_line(audit_rows))
     passed, line, equivalences, by_side = write_outputs(
-        out_dir, results, spec, args.mode, commands, notes
+        out_dir, results, spec, args.mode, commands, notes, audit_rows
     )
     print(f"\n{band_table(by_side)}\n")
     for e in equivalences:

@@ -34,12 +34,14 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path):
         "parity.json",
         "report.md",
         "curves.png",
+        "keras-audit.json",
+        "torch-audit.json",
     }
     parity = json.loads((out / "parity.json").read_text())
     assert (
         parity["passed"]
         and all(c["passed"] for c in parity["checks"])
-        and len(parity["checks"]) == 8
+        and len(parity["checks"]) == 9
     )
     assert {"measured", "tolerance", "passed", "name"} <= set(parity["checks"][4])
     report = (out / "report.md").read_text()
