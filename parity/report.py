@@ -121,22 +121,10 @@ def plot_curves(
         ax = axes[0, col]
         for name, result, color in sides:
             epochs = [h.epoch for h in result.history]
-            ax.plot(
-                epochs,
-                [getattr(h, f"train_{metric}") for h in result.history],
-                "--",
-                color=color,
-                marker="o",
-                label=f"{name} train",
-            )
-            ax.plot(
-                epochs,
-                [getattr(h, f"val_{metric}") for h in result.history],
-                "-",
-                color=color,
-                marker="s",
-                label=f"{name} validation",
-            )
+            for split, style, marker in (("train", "--", "o"), ("val", "-", "s")):
+                values = [getattr(h, f"{split}_{metric}") for h in result.history]
+                label = f"{name} {'validation' if split == 'val' else split}"
+                ax.plot(epochs, values, style, color=color, marker=marker, label=label)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         if sides:

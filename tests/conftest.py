@@ -7,6 +7,9 @@ already loaded when a Keras test imports TensorFlow. (compare.py runs each side 
 """
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,3 +36,20 @@ def small_spec():
 @pytest.fixture(scope="session")
 def splits(spec):
     return load_splits(spec)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def compare_cli():
+    """Run `python compare.py ARGS` in a repository (this one, or a patched copy) as a user would."""
+
+    def run(*args: str, root: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        cmd = [sys.executable, "compare.py", *args]
+        return subprocess.run(
+            cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run

@@ -175,14 +175,8 @@ def test_a_one_sided_change_in_code_flags_its_rows_and_no_other(name, untouched,
     assert differing(untouched, side, root, tmp_path) == expected
 
 
-def run_compare(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    cmd = [sys.executable, "compare.py", *args]
-    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_compare_audit_prints_both_columns_and_exits_0_untouched(tmp_path):
-    done = run_compare(ROOT, "--audit", "--out", str(tmp_path / "audit"))
+def test_compare_audit_prints_both_columns_and_exits_0_untouched(tmp_path, compare_cli):
+    done = compare_cli("--audit", "--out", str(tmp_path / "audit"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "AUDIT PASS: no setting differs" in done.stdout
     assert "optimizer: where epsilon enters" in done.stdout and "[adam-epsilon]" in done.stdout
@@ -190,18 +184,18 @@ def test_compare_audit_prints_both_columns_and_exits_0_untouched(tmp_path):
     assert saved["passed"] and not (tmp_path / "audit" / "keras.json").exists()  # trained nothing
 
 
-def test_a_differing_row_fails_the_audit_and_the_verdict_and_is_named(tmp_path):
+def test_a_differing_row_fails_the_audit_and_the_verdict_and_is_named(tmp_path, compare_cli):
     root = patched_copy(
         tmp_path,
         "torch_impl/train.py",
         "return nn.CrossEntropyLoss()",
         "return nn.CrossEntropyLoss(label_smoothing=0.1)",
     )
-    done = run_compare(root, "--audit", "--out", str(tmp_path / "audit"))
+    done = compare_cli("--audit", "--out", str(tmp_path / "audit"), root=root)
     assert done.returncode == 1 and "AUDIT FAIL: 1 of" in done.stdout
     assert "(loss: label smoothing)" in done.stdout
     quick = ["--quick", "--set", "data.train_subset=2000", "--epochs", "1"]
-    done = run_compare(root, *quick, "--out", str(tmp_path / "run"))
+    done = compare_cli(*quick, "--out", str(tmp_path / "run"), root=root)
     assert done.returncode == 1, done.stdout[-3000:]
     line = [text for text in done.stdout.splitlines() if text.startswith("PARITY FAIL")][0]
     assert "first: audit: no setting differs (loss: label smoothing)" in line

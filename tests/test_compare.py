@@ -2,7 +2,6 @@
 and it reports a crashed side; each side runs in a process of its own."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,19 +11,9 @@ from parity import runner
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_compare(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "compare.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def test_quick_run_passes_and_writes_every_artefact(tmp_path):
+def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
     out = tmp_path / "run"
-    done = run_compare("--quick", "--out", str(out))
+    done = compare_cli("--quick", "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PARITY PASS" in done.stdout
     assert {p.name for p in out.iterdir()} == {
@@ -58,13 +47,13 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path):
         assert 800 <= image.width <= 2000 and 600 <= image.height <= 1600
         assert len(image.convert("L").getcolors(256)) > 50  # drawn, not blank
     # never overwrites an earlier run
-    again = run_compare("--quick", "--out", str(out))
+    again = compare_cli("--quick", "--out", str(out))
     assert again.returncode == 2 and "never overwrites" in again.stderr
 
 
-def test_a_one_sided_change_is_flagged(tmp_path):
+def test_a_one_sided_change_is_flagged(tmp_path, compare_cli):
     out = tmp_path / "run"
-    done = run_compare("--quick", "--torch-set", "train.lr=0.05", "--out", str(out))
+    done = compare_cli("--quick", "--torch-set", "train.lr=0.05", "--out", str(out))
     assert done.returncode == 1, done.stdout[-3000:]
     assert "PARITY FAIL" in done.stdout
     failed = [

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -41,27 +39,17 @@ SMALL = [
 FILES = [f"{side}-seed{seed}.json" for seed in range(K) for side in ("keras", "torch")]
 
 
-def run_compare(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "compare.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
-def equivalent_run(tmp_path_factory):
+def equivalent_run(tmp_path_factory, compare_cli):
     out = tmp_path_factory.mktemp("seeds") / "same"
-    done = run_compare("--seeds", str(K), *SMALL, "--out", str(out))
+    done = compare_cli("--seeds", str(K), *SMALL, "--out", str(out))
     return out, done
 
 
 @pytest.fixture(scope="module")
-def different_run(tmp_path_factory):
+def different_run(tmp_path_factory, compare_cli):
     out = tmp_path_factory.mktemp("seeds") / "different"
-    done = run_compare("--seeds", str(K), *SMALL, "--torch-set", "train.lr=1e-5", "--out", str(out))
+    done = compare_cli("--seeds", str(K), *SMALL, "--torch-set", "train.lr=1e-5", "--out", str(out))
     return out, done
 
 
@@ -186,7 +174,9 @@ def test_a_large_one_sided_change_is_shown_different(different_run):
     assert "SEEDS FAIL" in done.stdout and "one-sided overrides: torch train.lr=1e-5" in done.stdout
 
 
-def test_resume_trains_only_the_missing_and_the_damaged_seeds(equivalent_run, tmp_path):
+def test_resume_trains_only_the_missing_and_the_damaged_seeds(
+    equivalent_run, tmp_path, compare_cli
+):
     source, _ = equivalent_run
     out = tmp_path / "interrupted"
     shutil.copytree(source / "seeds", out / "seeds")
@@ -200,12 +190,12 @@ def test_resume_trains_only_the_missing_and_the_damaged_seeds(equivalent_run, tm
     before = {name: ((runs / name).read_bytes(), (runs / name).stat().st_mtime_ns) for name in kept}
 
     # a different command line for the same directory is refused before anything trains
-    refused = run_compare("--resume", str(out), "--seeds", "4")
+    refused = compare_cli("--resume", str(out), "--seeds", "4")
     assert refused.returncode == 2 and "--seeds differs" in refused.stderr
-    refused = run_compare("--resume", str(out), "--torch-set", "train.lr=0.01")
+    refused = compare_cli("--resume", str(out), "--torch-set", "train.lr=0.01")
     assert refused.returncode == 2 and "--torch-set differs" in refused.stderr
 
-    done = run_compare("--resume", str(out))
+    done = compare_cli("--resume", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"damaged run file {runs / 'keras-seed1.json'}" in done.stdout
     # the finished runs were read back, not trained again: the same bytes, never rewritten
