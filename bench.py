@@ -1,8 +1,8 @@
 """Time one epoch of each side and set it against a compute floor measured on this same machine.
 
-    python bench.py                                   # both sides, 3 epochs, CPU, augmentation on
+    python bench.py                                   # both sides, 4 epochs, CPU, augmentation on
     python bench.py --epochs 5 --repeats 2 --json bench.json
-    python bench.py --epochs 2 --set data.train_subset=3000 --sides torch
+    python bench.py --device gpu --keras-backend jax  # on a GPU machine without TensorFlow
 
 What it measures. Each side runs as its own subprocess (`python -m <side>_impl.train --quiet --out ...`, launched by parity/runner.py),
 one after the other, never at once, so that neither competes with the other for the cores; TensorFlow and
@@ -10,7 +10,9 @@ torchvision must not share a process anyway, so this file imports neither. Each 
 the wall time of every epoch (training plus the validation pass). Epoch 1 is reported on its own and left
 out of the steady figure: it pays one-off costs (Keras's tf.function tracing, torch's DataLoader worker
 start-up, first-touch allocations, cold caches) that later epochs do not. Steady = min / median over the
-later epochs (of every repeat).
+later epochs (of every repeat), at least three of them. The machine's load average is read before and
+after: a busy machine (load well above zero before the run starts) makes every figure slower, and bench.py
+says so.
 
 The floor. The MLP's forward pass costs 2 * sum(fan_in * fan_out) FLOPs per sample; training costs about
 3x that (forward, plus the two backward GEMMs: gradient w.r.t. the input and w.r.t. the weights). Divided
@@ -76,7 +78,9 @@ def run_bench_side(side: str, args, out: Path) -> Result:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2; default 3)")
+    p.add_argument(
+        "--epochs", type=int, default=4, help="epochs per run (>= 4: three steady; default 4)"
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -95,10 +99,18 @@ def main(argv=None) -> int:
         default="cpu",
         help="passed to each side (default cpu: the floor is a CPU floor)",
     )
+    p.add_argument(
+        "--keras-backend",
+        choices=("tensorflow", "jax", "torch"),
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="the Keras side's backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
     p.add_argument("--json", help="also save the figures to this JSON file")
     args = p.parse_args(argv)
-    if args.epochs < 2:
-        p.error("--epochs must be at least 2: epoch 1 is excluded from the steady time")
+    if args.epochs < 4:
+        p.error(
+            "--epochs must be at least 4: epoch 1 is left out, and a median needs 3 steady epochs"
+        )
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
     try:
@@ -114,6 +126,8 @@ def main(argv=None) -> int:
     images = min(spec.data.train_subset or 60000, 60000 - spec.data.validation_size)
     floor = 3 * fwd * images / (rate * 1e9)
 
+    os.environ["KERAS_BACKEND"] = args.keras_backend  # the Keras side's process reads it
+    load_before = os.getloadavg()[0]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for side in args.sides:
@@ -135,6 +149,7 @@ def main(argv=None) -> int:
                 "versions": runs[-1].versions,
             }
 
+    load_after = os.getloadavg()[0]
     command = (
         " ".join(["python", *sys.argv]) if argv is None else "python bench.py " + " ".join(argv)
     )
@@ -173,6 +188,12 @@ def main(argv=None) -> int:
         "versions: "
         + ", ".join(f"{k} {v}" for k, v in {**versions, "numpy (bench)": np.__version__}.items())
     )
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after")
+    if load_before > 0.5:  # another process was using a core when the timing started
+        print(
+            f"WARNING: the machine was busy (load {load_before:.2f} before the run on "
+            f"{os.cpu_count()} CPUs): these figures are slower than an idle machine's; run again idle"
+        )
     print(f"command: {command}")
     if args.json:
         doc = {
@@ -190,6 +211,8 @@ def main(argv=None) -> int:
             "epochs": args.epochs,
             "repeats": args.repeats,
             "overrides": args.overrides,
+            "keras_backend": args.keras_backend,
+            "load_average": {"before": load_before, "after": load_after},
             "sides": rows,
         }
         write_json(args.json, doc)

@@ -12,6 +12,7 @@ Exit status: 0 every parity check passed; 1 a check failed; 2 a usage, spec or d
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from shared.results import SIDES, read_result, write_atomically, write_json
 from shared.spec import MODES, SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,6 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out", help="output directory (default: runs/<timestamp>/; never overwritten)"
+    )
+    parser.add_argument(
+        "--keras-backend",
+        choices=KERAS_BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="the Keras 3 backend of the Keras side (default: $KERAS_BACKEND, else tensorflow)",
     )
     parser.add_argument(
         "--audit",
@@ -142,6 +150,7 @@ def audit_only(
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    os.environ["KERAS_BACKEND"] = args.keras_backend  # read by the Keras side's process at import
     if args.seeds is not None or args.resume:
         return seeds.run_command(args, argv, vars(parse_args([])), side_options, new_run_dir)
     args.mode = args.mode or "aligned"
