@@ -20,6 +20,9 @@ def terminal_summary(keras: Result | None, torch: Result | None, checks: list[Ch
                 f"{side:6} test accuracy {r.test.accuracy:.4f}, test loss {r.test.loss:.4f}, "
                 f"{r.total_seconds:.1f} s on {r.device}"
             )
+    for r in results.values():
+        if r and r.phases:
+            rows.append(f"time: {phases_line(r)}")
     rows.append("")
     for c in checks:
         # a floor's detail already says both numbers
@@ -27,6 +30,11 @@ def terminal_summary(keras: Result | None, torch: Result | None, checks: list[Ch
         measured = f"{c.measured:.4f} (tolerance {c.tolerance:.4f}) " if shown else ""
         rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
     return "\n".join(rows)
+
+
+def phases_line(result: Result) -> str:
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.phases.items())
+    return f"{result.framework}: {phases}" if phases else f"{result.framework}: -"
 
 
 def test_table(keras: Result | None, torch: Result | None) -> str:
@@ -88,6 +96,8 @@ def write_report(
             ),
             "## Test set",
             test_table(keras, torch),
+            "## Where the time went (wall seconds per phase of each side's process)",
+            "\n".join(f"- {phases_line(r)}" for r in (keras, torch) if r) or "-",
             "## Parity checks",
             checks_table(checks),
             "## Versions",

@@ -59,6 +59,8 @@ class Result:
     test: Scores | None = None
     confusion_matrix: list[list[int]] | None = None
     total_seconds: float = 0.0
+    # wall seconds of the process's phases: imports, setup (data, model, audit), training, evaluation
+    phases: dict[str, float] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @property
