@@ -1,4 +1,5 @@
-"""The MNIST MLP pipeline in Keras 3 on TensorFlow, mirroring torch_impl/ file for file."""
+"""The MNIST MLP pipeline in Keras 3, on the backend KERAS_BACKEND names (tensorflow, the default; jax;
+torch), mirroring torch_impl/ file for file."""
 
 import contextlib
 import os
@@ -21,12 +22,10 @@ def _stderr_to_devnull():
         os.close(devnull)
 
 
-if (
-    "tensorflow" not in sys.modules
-    and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
-):
-    # TensorFlow's start-up notices (oneDNN, "could not find cuda drivers", CPU features) are logged
-    # before its log level is read, straight to the stderr file descriptor; an import error still
-    # shows, as a Python exception raised after stderr is restored.
+if "keras" not in sys.modules:
+    # Keras imports its backend here (KERAS_BACKEND, else ~/.keras/keras.json), and TensorFlow only when
+    # it is the backend. TensorFlow's start-up notices (oneDNN, "could not find cuda drivers", CPU
+    # features) are logged before its log level is read, straight to the stderr file descriptor; an
+    # import error still shows, as a Python exception raised after stderr is restored.
     with _stderr_to_devnull():
-        import tensorflow  # noqa: F401
+        import keras  # noqa: F401

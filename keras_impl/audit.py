@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import inspect
+import math
+import os
 
 import keras
 import numpy as np
 
-from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row, shuffle_description
+from keras_impl.model import count_params
+from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row
 from shared.spec import Spec
 
 STAGES = {"Rescaling": "rescale", "RandomAffine": "augment", "Normalization": "normalize"}
 LOSSES = {"SparseCategoricalCrossentropy": "cross-entropy on integer labels"}
 REDUCTIONS = {"sum_over_batch_size": "mean over the batch", "sum": "sum over the batch"}
+XLA = {
+    "tensorflow": "jit_compile='auto': XLA only where TensorFlow sees a GPU",
+    "jax": "the JAX backend always compiles the training step with XLA",
+    "torch": "jit_compile='auto': eager on the torch backend, no torch.compile",
+}
 
 
 def describe_pipeline(
-    spec: Spec, model: keras.Model, train_data, eval_data, device: str
+    spec: Spec, model: keras.Model, train_data: dict, device: str
 ) -> dict[str, dict]:
-    """Rows {id: {"value", "read"}} for a compiled model and its data, before training."""
+    """Rows {id: {"value", "read"}} for a compiled model and fit's data arguments, before training."""
     rows = {}
     optimizer, loss = model.optimizer, model.loss
     config = optimizer.get_config()
@@ -51,12 +59,15 @@ def describe_pipeline(
     rows["loss.ignored_label"] = row(loss_config.get("ignore_class"), "loss.get_config()")
 
     dense_count = dropout_count = 0
+    stages = []
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Flatten):
+        if layer.name == "preprocessing":  # data.preprocess: the model's first layers
+            stages = layer.layers
+        elif isinstance(layer, keras.layers.Flatten):
             rows["model.flatten"] = row("every axis after the batch axis", "Flatten layer")
         elif isinstance(layer, keras.layers.Dense):
             dense_count += 1
-            kernel = layer.kernel.numpy()
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
             fan_in, fan_out = kernel.shape
             activation = layer.activation.__name__
             rows[f"model.layer{dense_count}"] = row(
@@ -67,7 +78,7 @@ def describe_pipeline(
             rows[f"model.kernel_init{dense_count}"] = row(
                 kernel_family(kernel, fan_in, fan_out), "measured on the built kernel (in, out)"
             )
-            bias = layer.bias.numpy() if layer.use_bias else np.zeros(0)
+            bias = keras.ops.convert_to_numpy(layer.bias) if layer.use_bias else np.zeros(0)
             rows[f"model.bias_init{dense_count}"] = row(
                 bias_family(bias, fan_in), "measured on the built bias"
             )
@@ -76,18 +87,19 @@ def describe_pipeline(
             rows[f"model.dropout{dropout_count}"] = row(layer.rate, "Dropout.rate")
         else:
             rows[f"model.other_{layer.name}"] = row(type(layer).__name__, "model.layers")
-    rows["model.parameters"] = row(model.count_params(), "model.count_params()")
-
-    train_layers = train_data.preprocess.layers
-    rows["data.stages"] = row(
-        " -> ".join(STAGES.get(type(s).__name__, type(s).__name__) for s in train_layers),
-        "the training pipeline's preprocessing layers, in order",
+    rows["model.parameters"] = row(
+        count_params(model), "count_params (model.py): the trainable weights"
     )
-    for stage in train_layers:
+
+    rows["data.stages"] = row(
+        " -> ".join(STAGES.get(type(s).__name__, type(s).__name__) for s in stages),
+        "the model's preprocessing layers, in order",
+    )
+    for stage in stages:
         if isinstance(stage, keras.layers.Rescaling):
             rows["data.rescale"] = row([float(stage.scale), float(stage.offset)], "Rescaling")
         elif isinstance(stage, keras.layers.Normalization):
-            # the constants as given: the built mean and variance live in tf.data's graph
+            # the constants as given, as torch's Normalize keeps them
             mean, variance = np.ravel(stage.input_mean), np.ravel(stage.input_variance)
             rows["data.normalize_mean"] = row(mean.tolist(), "Normalization.input_mean")
             rows["data.normalize_std"] = row(  # the std Normalization divides by
@@ -105,22 +117,32 @@ def describe_pipeline(
             rows["augment.parameters"] = row(
                 "drawn per sample", "RandomAffine.draw_params: one draw per sample of the batch"
             )
+    augmenting = [s for s in stages if type(s).__name__ == "RandomAffine"]
+    probe = np.linspace(0, 1, math.prod(model.input_shape[1:]), dtype="float32")
+    probe = probe.reshape((1, *model.input_shape[1:]))
     augmented = {
-        "training": any(type(s).__name__ == "RandomAffine" for s in train_layers),
-        "evaluation": any(type(s).__name__ == "RandomAffine" for s in eval_data.preprocess.layers),
+        "training": bool(augmenting),  # fit calls the model with training=True
+        # evaluate and predict call it with training=False: called so here, it draws nothing
+        "evaluation": any(
+            not np.array_equal(keras.ops.convert_to_numpy(s(probe, training=False)), probe)
+            for s in augmenting
+        ),
     }
     rows["augment.splits"] = row(
-        [name for name, yes in augmented.items() if yes], "the pipelines' preprocessing layers"
+        [name for name, yes in augmented.items() if yes],
+        "the model's RandomAffine with training=True (fit) and training=False (evaluate, predict)",
     )
 
-    batching, shuffling = train_data.batching, train_data.shuffling
-    rows["loop.batch_size"] = row(batching["batch_size"], "recorded by make_train_data (tf.data)")
+    epochs = train_data["x"]  # the EpochOrders fit is given
+    n, batch_size = epochs.orders.shape[1], epochs.batch_size
+    rows["loop.batch_size"] = row(batch_size, "EpochOrders.batch_size")
     rows["loop.partial_last_batch"] = row(
-        "dropped" if batching["drop_remainder"] else "kept", "recorded by make_train_data"
+        "kept" if len(epochs) * batch_size >= n else "dropped",
+        "len(EpochOrders): batches per epoch",
     )
     rows["loop.shuffle"] = row(
-        shuffle_description(**shuffling) if shuffling else UNIFORM_PERMUTATION,
-        "recorded by make_train_data: Dataset.shuffle's buffer and reshuffle_each_iteration",
+        _order(epochs.orders, train_data["shuffle"]),
+        "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
     )
     from keras_impl import train  # here: train.py imports this module
 
@@ -138,17 +160,65 @@ def describe_pipeline(
     rows["numerics.device"] = row(device, "the device the run chose")
     backend = keras.backend.backend()
     rows["numerics.keras_backend"] = row(backend, "keras.backend.backend()")
-    rows["numerics.xla"] = row(bool(model.jit_compile), "model.jit_compile after compile")
+    rows["numerics.xla"] = row(
+        bool(model.jit_compile), f"model.jit_compile after compile ({XLA[backend]})"
+    )
+    rows["numerics.tf32"], rows["numerics.deterministic_ops"] = _precision_and_determinism(
+        backend, device
+    )
+    return rows
+
+
+def _order(orders: np.ndarray, shuffle) -> str:
+    """How the epochs visit the samples: one row of orders per epoch, whose batches fit(shuffle=True)
+    would also reshuffle."""
+    n = orders.shape[1]
+    if not all(np.array_equal(np.sort(order), np.arange(n)) for order in orders):
+        return "not every sample once per epoch"
+    if shuffle:
+        return f"each epoch's order, its batches reshuffled by fit(shuffle={shuffle!r})"
+    if (orders == np.arange(n)).all():
+        return "in order, never shuffled"
+    if len(orders) > 1 and (orders == orders[0]).all():
+        return "a uniform permutation of every sample, the same every epoch"
+    return UNIFORM_PERMUTATION
+
+
+def _precision_and_determinism(backend: str, device: str) -> tuple[dict, dict]:
+    """Whether float32 matmuls run in TF32, and whether the deterministic-ops switch is on, each read
+    from the backend's own flag (device.py sets full float32 on every backend)."""
     if backend == "tensorflow":
         import tensorflow as tf
-
-        tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
-        rows["numerics.tf32"] = row(
-            tf32, "tf.config.experimental.tensor_float_32_execution_enabled()"
-        )
         from tensorflow.python.framework import config as tf_config  # no public reader of this flag
 
-        rows["numerics.deterministic_ops"] = row(
-            tf_config.is_op_determinism_enabled(), "TensorFlow's op-determinism flag"
+        tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+        return (
+            row(tf32, "tf.config.experimental.tensor_float_32_execution_enabled()"),
+            row(tf_config.is_op_determinism_enabled(), "TensorFlow's op-determinism flag"),
         )
-    return rows
+    if backend == "jax":
+        import jax
+
+        precision = jax.config.jax_default_matmul_precision
+        xla_flags = os.environ.get("XLA_FLAGS", "")
+        return (
+            # JAX's default precision runs float32 matmuls in TF32 on NVIDIA GPUs, never on a CPU
+            row(
+                device != "cpu" and precision not in ("highest", "float32"),
+                f"jax.config.jax_default_matmul_precision ({precision}) on {device.split()[0]}",
+            ),
+            row(
+                "--xla_gpu_deterministic_ops=true" in xla_flags,
+                "XLA_FLAGS --xla_gpu_deterministic_ops",
+            ),
+        )
+    import torch
+
+    tf32 = torch.backends.cuda.matmul.allow_tf32 if torch.cuda.is_available() else False
+    return (
+        row(tf32, "torch.backends.cuda.matmul.allow_tf32 (False without CUDA)"),
+        row(
+            torch.are_deterministic_algorithms_enabled(),
+            "torch.are_deterministic_algorithms_enabled()",
+        ),
+    )

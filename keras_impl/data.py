@@ -1,17 +1,20 @@
-"""Data loading and normalization: tf.data pipelines with Keras preprocessing layers, per batch."""
+"""Data loading and normalization: the arrays, served to fit in batches in each epoch's order; the
+preprocessing layers the model runs on each batch."""
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_impl.augment import random_affine
 from shared.spec import Spec
 
 
 def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
-    """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1)."""
+    """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1). The model's
+    first layers (model.py): they run where the model runs, on the GPU when there is one."""
     return keras.Sequential(
         [
             # bit-equal to torchvision's ToDtype(float32, scale=True)
@@ -19,54 +22,63 @@ def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
             *([random_affine(spec)] if augment else []),  # on [0, 1], so the fill is black
             # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
             keras.layers.Normalization(mean=spec.data.mean, variance=spec.data.std**2),
-        ]
+        ],
+        name="preprocessing",
     )
 
 
-def make_loader(
-    spec: Spec, images: np.ndarray, labels: np.ndarray, indices: tf.data.Dataset, augment: bool
-):
-    """Index batches -> (images (B, 28, 28, 1) float32, labels (B,)), preprocessed per batch."""
-    images = tf.constant(images[..., None])  # NHWC: channels last
-    labels = tf.constant(labels.astype(np.int64))
-    layers = preprocess(spec, augment)
-    # Gather and preprocess whole batches: per-element map work is what makes tf.data slow. One map
-    # call at a time, so the augmentation's random stream is drawn in the same order on every run.
-    loader = indices.map(
-        lambda i: (layers(tf.gather(images, i), training=augment), tf.gather(labels, i))
-    ).prefetch(tf.data.AUTOTUNE)
-    loader.preprocess = layers  # tf.data keeps no handle on what its map calls: kept for the audit
-    return loader
+class EpochOrders(keras.utils.PyDataset):
+    """Epoch e serves the samples in orders[e], in batches, the last partial batch kept (torch_impl's
+    EpochOrders sampler does the same for a DataLoader). fit tells it the epoch through its set_epoch
+    callback, as a torch DistributedSampler is told: Keras also calls a PyDataset's on_epoch_begin and
+    on_epoch_end outside the epochs, so they cannot count them."""
+
+    def __init__(self, images, labels, orders: np.ndarray, batch_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.labels, self.orders, self.batch_size = images, labels, orders, batch_size
+        self.epoch = 0
+        self.set_epoch = keras.callbacks.LambdaCallback(on_epoch_begin=self._begin)
+
+    def __len__(self) -> int:
+        return math.ceil(self.orders.shape[1] / self.batch_size)
+
+    def __getitem__(self, index: int):
+        start = index * self.batch_size
+        batch = self.orders[self.epoch, start : start + self.batch_size]
+        return self.images[batch], self.labels[batch]
+
+    def _begin(self, epoch: int, logs=None):
+        if epoch >= len(self.orders):
+            raise RuntimeError(
+                f"EpochOrders holds {len(self.orders)} epochs; epoch {epoch + 1} was asked for"
+            )
+        self.epoch = epoch
 
 
 def make_train_data(
     spec: Spec, images: np.ndarray, labels: np.ndarray, orders: np.ndarray | None = None
-):
-    """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
-    n, batch, drop_remainder = len(labels), spec.train.batch_size, False
-    buffer_size, reshuffle = n, True
+) -> dict:
+    """fit's data arguments: every sample once per epoch, in a fresh permutation each epoch drawn from
+    the run's seed (aligned: in the given orders), the last partial batch kept; the model's
+    RandomAffine augments them."""
     if orders is None:
-        # [shuffle-buffer] A buffer as large as the dataset is a uniform permutation, drawn anew every
-        # epoch; a smaller one is not. Shuffling indices (not images) keeps that buffer small.
-        indices = tf.data.Dataset.range(n).shuffle(
-            buffer_size, seed=spec.train.seed, reshuffle_each_iteration=reshuffle
-        )
-        indices = indices.batch(batch, drop_remainder=drop_remainder)
-    else:
-        # All epochs back to back, one shared permutation each; fit(steps_per_epoch=...) walks through them.
-        indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(
-            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch)
-        )
-    loader = make_loader(spec, images, labels, indices, augment=spec.augment.enabled)
-    # tf.data's batching and shuffle settings have no public attribute: recorded as given, for the audit
-    loader.batching = {"batch_size": batch, "drop_remainder": drop_remainder}
-    loader.shuffling = (
-        None if orders is not None else {"buffer": buffer_size, "n": n, "reshuffle": reshuffle}
-    )
-    return loader
+        # [fit-shuffle] Not fit(x, y, shuffle=True): on the TensorFlow backend, once set_random_seed has
+        # fixed TensorFlow's seed, the tf.random.shuffle inside fit's tf.data pipeline starts over with
+        # each epoch's iterator and repeats the first epoch's permutation. Drawn here, in numpy, the
+        # order is the same on every backend.
+        rng = np.random.default_rng(spec.train.seed)
+        orders = np.stack([rng.permutation(len(labels)) for _ in range(spec.train.epochs)])
+    images, labels = images[..., None], labels.astype(np.int64)  # NHWC: channels last
+    epochs = EpochOrders(images, labels, orders, spec.train.batch_size)
+    # shuffle=False: fit would shuffle the order of a PyDataset's batches
+    return {"x": epochs, "shuffle": False, "callbacks": [epochs.set_epoch]}
 
 
-def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray):
-    """In order, never augmented."""
-    indices = tf.data.Dataset.range(len(labels)).batch(spec.train.batch_size)
-    return make_loader(spec, images, labels, indices, augment=False)
+def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray) -> dict:
+    """evaluate's data arguments: in order, never augmented (evaluate and predict call the model with
+    training=False, where RandomAffine passes images through)."""
+    return {
+        "x": images[..., None],
+        "y": labels.astype(np.int64),
+        "batch_size": spec.train.batch_size,
+    }

@@ -1,18 +1,25 @@
-"""The MLP: Flatten -> [Dense -> activation -> Dropout] per hidden layer -> Dense to logits."""
+"""The model: the preprocessing layers (data.py), then the MLP: Flatten -> [Dense -> activation ->
+Dropout] per hidden layer -> Dense to logits."""
 
 from __future__ import annotations
+
+import math
 
 import keras
 import numpy as np
 
+from keras_impl.data import preprocess
 from shared.spec import Spec
 
 
 def build_model(spec: Spec) -> keras.Sequential:
-    """The spec's MLP; Dense's own defaults are the spec's initializers (Glorot-uniform, zeros)."""
+    """Raw images in, logits out; Dense's own defaults are the spec's initializers (Glorot-uniform,
+    zeros). Preprocessing inside the model, as the Keras guides advise: it runs on the training device."""
     data, model = spec.data, spec.model
     initializers = {"kernel_initializer": model.kernel_init, "bias_initializer": model.bias_init}
     layers = [keras.Input((data.height, data.width, data.channels))]
+    # rescale -> augment (with training=True only) -> normalize
+    layers.append(preprocess(spec, augment=spec.augment.enabled))
     layers.append(keras.layers.Flatten())  # (B, 28, 28, 1) -> (B, 784)
     for units in model.hidden:
         layers += [
@@ -24,9 +31,12 @@ def build_model(spec: Spec) -> keras.Sequential:
 
 
 def load_initial_weights(model: keras.Model, weights: list[np.ndarray]) -> None:
-    """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out)."""
-    model.set_weights(weights)
+    """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out) into the Dense layers."""
+    dense_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for layer, kernel, bias in zip(dense_layers, weights[::2], weights[1::2], strict=True):
+        layer.set_weights([kernel, bias])
 
 
 def count_params(model: keras.Model) -> int:
-    return model.count_params()
+    """Trainable parameters (preprocessing has none)."""
+    return sum(math.prod(weight.shape) for weight in model.trainable_weights)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
+import importlib
+import random
 import sys
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_impl.audit import describe_pipeline
 from keras_impl.data import make_eval_data, make_train_data
@@ -77,31 +77,37 @@ class EpochLog(keras.callbacks.Callback):
 
 
 def train(
-    model: keras.Model,
-    train_data,
-    val_data,
-    spec: Spec,
-    steps_per_epoch: int | None = None,
-    quiet: bool = False,
+    model: keras.Model, train_data: dict, val_data: dict, spec: Spec, quiet: bool = False
 ) -> list[EpochRow]:
-    """Train a compiled model for spec.train.epochs; one history row per epoch, validated in
-    inference mode after each."""
-    epoch_log = EpochLog(spec)
+    """Train a compiled model for spec.train.epochs on fit's data arguments (data.py); one history row
+    per epoch, validated in inference mode after each."""
+    fit_data, epoch_log = dict(train_data), EpochLog(spec)
+    callbacks = [epoch_log, *fit_data.pop("callbacks", [])]  # EpochOrders.set_epoch
     model.fit(
-        train_data,
-        # fit never shuffles a tf.data.Dataset (data.py shuffles it); False only spares the warning
-        # that fit gives when its default, True, meets a Dataset
-        shuffle=False,
+        **fit_data,
         epochs=spec.train.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=val_data,
-        callbacks=[epoch_log],
+        validation_data=(val_data["x"], val_data["y"]),
+        validation_batch_size=val_data["batch_size"],
+        callbacks=callbacks,
         verbose=0 if quiet else 1,
     )
     return epoch_log.rows
 
 
+def _set_random_seed(seed: int, backend: str) -> None:
+    if backend == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    # What keras.utils.set_random_seed seeds here, without the TensorFlow seed: it imports TensorFlow
+    # whenever it is installed, to seed tf.data, which this pipeline does not use.
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend == "torch":
+        importlib.import_module("torch").manual_seed(seed)
+
+
 def main(argv=None) -> int:
+    stopwatch = cli.Stopwatch()
     args = cli.side_parser("python -m keras_impl.train").parse_args(argv)
     if args.save_model and not args.save_model.endswith(".keras"):
         cli.fail_usage(
@@ -112,37 +118,53 @@ def main(argv=None) -> int:
         device = select_device(args.device)
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
-    keras.utils.set_random_seed(spec.train.seed)  # initial weights (independent mode), dropout
-    versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
+    backend = keras.backend.backend()
+    _set_random_seed(spec.train.seed, backend)  # initial weights (independent mode), dropout
+    versions = {
+        "keras_backend": backend,
+        backend: importlib.import_module(backend).__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
     result = new_result(
         "keras", spec.to_dict(), args.mode, args.align_seed, versions, describe(device)
     )
-    print(f"keras: training on {result.device} ({args.mode} mode)", flush=True)
+    print(f"keras: training on {result.device}, {backend} backend ({args.mode} mode)", flush=True)
 
     model = build_model(spec)
-    model.compile(optimizer=make_optimizer(spec), loss=make_loss(), metrics=["accuracy"])
+    # Several steps per call of the compiled training step: the call's overhead, and not the step's
+    # maths, is most of a step of this small model on a CPU. The torch backend takes one step per call.
+    steps_per_execution = 1 if backend == "torch" else 16
+    model.compile(
+        optimizer=make_optimizer(spec),
+        loss=make_loss(),
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     train_data = make_train_data(spec, splits.x_train, splits.y_train)
     val_data = make_eval_data(spec, splits.x_val, splits.y_val)
     if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
-        write_json(args.audit, describe_pipeline(spec, model, train_data, val_data, result.device))
+        write_json(args.audit, describe_pipeline(spec, model, train_data, result.device))
         if args.audit_only:
             return cli.EXIT_OK
-    steps = None
     if args.mode == "aligned":
         load_initial_weights(model, initial_weights(spec, args.align_seed))
         orders = epoch_orders(len(splits.y_train), spec.train.epochs, args.align_seed)
         train_data = make_train_data(spec, splits.x_train, splits.y_train, orders)
-        steps = math.ceil(len(splits.y_train) / spec.train.batch_size)
 
     start = time.perf_counter()
+    stopwatch.lap("setup")  # the data, the model, the audit
     try:
-        result.history = train(model, train_data, val_data, spec, steps, args.quiet)
+        result.history = train(model, train_data, val_data, spec, args.quiet)
+        stopwatch.lap("training")
         test_data = make_eval_data(spec, splits.x_test, splits.y_test)
         test_loss, test_accuracy, confusion = evaluate(model, test_data, splits.y_test)
         result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
+        stopwatch.lap("evaluation")
     except Diverged as err:
         result.status, result.message, result.history = "diverged", str(err), err.history
     result.total_seconds = time.perf_counter() - start
+    result.phases = stopwatch.phases
     return cli.finish(result, args, model.save)
 
 

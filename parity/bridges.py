@@ -42,14 +42,15 @@ BRIDGES = (
         "passing the std as the variance divides by sqrt(0.3081) instead of 0.3081",
     ),
     Bridge(
-        "shuffle-buffer",
+        "fit-shuffle",
         "loading and batches",
-        "Dataset.shuffle(buffer): a uniform permutation only when the buffer holds every sample",
-        "RandomSampler: a uniform permutation every epoch",
-        "a buffer as large as the training set, reshuffled each epoch",
+        "fit(x, y, shuffle=True): on TensorFlow with a fixed seed, the first epoch's permutation "
+        "again every epoch",
+        "RandomSampler: a fresh uniform permutation every epoch",
+        "a fresh permutation per epoch, drawn in numpy from the run's seed, served by EpochOrders",
         ("keras_impl/data.py",),
         ("loop.shuffle",),
-        "a small buffer keeps samples near their stored position: the batches are not random",
+        "every epoch would visit the samples in the same order on one side only",
     ),
     Bridge(
         "augment-affine",

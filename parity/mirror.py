@@ -16,14 +16,23 @@ ONE_SIDED = {
         "Keras 3 has RandomRotation, RandomTranslation and RandomZoom but no RandomAffine layer; "
         "torchvision has v2.RandomAffine"
     ),
+    ("torch", "augment", "BatchRandomAffine"): (
+        "torchvision's RandomAffine draws once per call (per sample in a Dataset); the batched "
+        "pipeline needs one draw per sample of a batch, as the Keras RandomAffine layer makes"
+    ),
     ("torch", "data", "MnistDataset"): (
         "a torch Dataset serves one sample at a time to the DataLoader; tf.data slices the arrays"
     ),
-    ("torch", "data", "EpochOrders"): (
-        "a torch Sampler is how a DataLoader takes a given order; tf.data takes them as a dataset"
+    ("torch", "data", "BatchLoader"): (
+        "a DataLoader collates samples one at a time; the batched pipeline gathers whole batches "
+        "from tensors on the device, as Keras's fit slices its arrays itself"
     ),
     ("torch", "data", "num_workers"): (
         "DataLoader worker processes have no tf.data counterpart (tf.data runs its own threads)"
+    ),
+    ("torch", "data", "make_loader"): (
+        "a DataLoader is an object built from a dataset and a sampler; Keras's fit batches and "
+        "shuffles the arrays itself, from its batch_size and shuffle arguments"
     ),
     ("torch", "model", "MLP"): "a torch model is an nn.Module subclass; Keras builds a Sequential",
     ("keras", "train", "EpochLog"): "fit reports through callbacks; the torch loop is written out",

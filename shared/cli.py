@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from shared.mnist import DataError
@@ -23,6 +24,19 @@ def process_age() -> float:
         return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+class Stopwatch:
+    """Wall seconds of a run's phases: `imports` (the process's start to now), then each lap."""
+
+    def __init__(self):
+        self.phases = {"imports": process_age()}
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = now - self.last
+        self.last = now
 
 
 class DeviceError(RuntimeError):

@@ -28,6 +28,7 @@ INTERPOLATIONS = ("bilinear", "nearest")
 KERNEL_INITS = ("glorot_uniform",)
 BIAS_INITS = ("zeros",)
 MODES = ("aligned", "independent")
+PIPELINES = ("batched", "classic")
 
 
 class SpecError(ValueError):
@@ -46,6 +47,7 @@ class DataSpec:
     split_seed: int
     train_subset: int
     workers: int | str
+    pipeline: str  # the torch side's data path: "batched" or "classic" (torchvision's idiom)
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,12 @@ def _validate(spec: Spec) -> None:
         d.workers == "auto" or d.workers >= 0,
         d.workers,
         'must be "auto" or a count >= 0',
+    )
+    _check(
+        "data.pipeline",
+        d.pipeline in PIPELINES,
+        d.pipeline,
+        f"allowed: {', '.join(PIPELINES)}",
     )
     _check("augment.degrees", 0 <= a.degrees <= 180, a.degrees, "must be between 0 and 180")
     _check(

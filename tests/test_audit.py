@@ -96,8 +96,8 @@ PATCHES = {
     "weight decay added in code": (
         "torch",
         "torch_impl/train.py",
-        "betas=(t.beta1, t.beta2), eps=t.epsilon\n",
-        "betas=(t.beta1, t.beta2), eps=t.epsilon, weight_decay=1e-4\n",
+        "        eps=t.epsilon,\n",
+        "        eps=t.epsilon,\n        weight_decay=1e-4,\n",
         {"optimizer.weight_decay"},
     ),
     "label smoothing on one loss": (
@@ -131,10 +131,10 @@ PATCHES = {
     "augmentation moved after normalization": (
         "torch",
         "torch_impl/data.py",
-        """            *([random_affine(spec)] if augment else []),  # on [0, 1], so that the fill is black
+        """            *([warp] if augment else []),  # on [0, 1], so that the fill is black
             v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),""",
         """            v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
-            *([random_affine(spec)] if augment else []),""",
+            *([warp] if augment else []),""",
         {"data.stages"},
     ),
     "RandomAffine's default fill": (
@@ -147,15 +147,15 @@ PATCHES = {
     "the partial last batch dropped": (
         "torch",
         "torch_impl/data.py",
-        "drop_last=False",
-        "drop_last=True",
+        "BatchSampler(sampler, spec.train.batch_size, drop_last=False)",
+        "BatchSampler(sampler, spec.train.batch_size, drop_last=True)",
         {"loop.partial_last_batch"},
     ),
-    "a small shuffle buffer": (
+    "one permutation for every epoch": (
         "keras",
         "keras_impl/data.py",
-        "buffer_size, reshuffle = n, True",
-        "buffer_size, reshuffle = 1000, True",
+        "np.stack([rng.permutation(len(labels)) for _ in range(spec.train.epochs)])",
+        "np.stack([rng.permutation(len(labels))] * spec.train.epochs)",
         {"loop.shuffle"},
     ),
     "a float64 model on one side": (

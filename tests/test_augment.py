@@ -7,7 +7,7 @@ import torch
 from shared.spec import load_spec
 from torch_impl import augment as torch_augment
 
-pytest.importorskip("tensorflow")
+pytest.importorskip("keras")  # on any backend: KERAS_BACKEND
 from keras_impl import augment as keras_augment  # noqa: E402
 
 

@@ -8,7 +8,7 @@ from shared.align import initial_weights
 from shared.spec import load_spec
 from torch_impl import model as torch_model
 
-pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")  # on any backend: KERAS_BACKEND
 from keras_impl import model as keras_model  # noqa: E402
 
 
@@ -66,7 +66,8 @@ def test_shared_initial_weights_give_the_same_logits(splits, spec):
     t_model.eval()
     with torch.no_grad():
         t_logits = t_model(torch.from_numpy(x[:, None])).numpy()
-    k_logits = np.asarray(k_model(x[..., None], training=False))
+    # the Keras model normalizes the raw images itself (its preprocessing layers)
+    k_logits = keras.ops.convert_to_numpy(k_model(splits.x_test[:256, ..., None], training=False))
     np.testing.assert_allclose(t_logits, k_logits, atol=1e-5)
     assert initial_weights(spec, seed=3)[0].tobytes() == weights[0].tobytes()
     assert initial_weights(spec, seed=4)[0].tobytes() != weights[0].tobytes()
@@ -79,7 +80,28 @@ def test_dropout_is_active_in_training_only(spec):
     assert not torch.equal(t_model(torch.from_numpy(x)), t_model(torch.from_numpy(x)))
     t_model.eval()
     assert torch.equal(t_model(torch.from_numpy(x)), t_model(torch.from_numpy(x)))
-    k_model = keras_model.build_model(spec)
-    kx = x.transpose(0, 2, 3, 1)
-    assert not np.array_equal(k_model(kx, training=True), k_model(kx, training=True))
-    np.testing.assert_array_equal(k_model(kx, training=False), k_model(kx, training=False))
+    k_model = keras_model.build_model(load_spec(["augment.enabled=false"]))  # dropout alone
+
+    def k_logits(training):
+        return keras.ops.convert_to_numpy(k_model(x.transpose(0, 2, 3, 1), training=training))
+
+    assert not np.array_equal(k_logits(True), k_logits(True))
+    np.testing.assert_array_equal(k_logits(False), k_logits(False))
+
+
+def test_the_keras_model_preprocesses_and_augments_in_training_only(splits, spec):
+    """Raw images in: Rescaling -> RandomAffine -> Normalization run inside the model, RandomAffine
+    with training=True only; the shared weights go into the Dense layers."""
+    model = keras_model.build_model(load_spec(["model.dropout=0"]))
+    stages = [type(layer).__name__ for layer in model.get_layer("preprocessing").layers]
+    assert stages == ["Rescaling", "RandomAffine", "Normalization"]
+    keras_model.load_initial_weights(model, initial_weights(spec, seed=3))
+    kernels = [w for w in model.get_weights() if w.ndim == 2]
+    assert [k.tobytes() for k in kernels] == [w.tobytes() for w in initial_weights(spec, 3)[::2]]
+    images = splits.x_test[:64, ..., None]
+
+    def logits(training):
+        return keras.ops.convert_to_numpy(model(images, training=training))
+
+    np.testing.assert_array_equal(logits(False), logits(False))
+    assert np.abs(logits(True) - logits(False)).max() > 0.1

@@ -11,8 +11,16 @@ from torchvision.transforms import v2
 
 from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row
 from shared.spec import Spec
+from torch_impl.augment import BatchRandomAffine
+from torch_impl.data import BatchLoader
 
-STAGES = {"ToDtype": "rescale", "RandomAffine": "augment", "Normalize": "normalize"}
+STAGES = {
+    "ToDtype": "rescale",
+    "RandomAffine": "augment",
+    "BatchRandomAffine": "augment",
+    "Normalize": "normalize",
+}
+AUGMENTS = (v2.RandomAffine, BatchRandomAffine)
 LOSSES = {"CrossEntropyLoss": "cross-entropy on integer labels"}
 REDUCTIONS = {"mean": "mean over the batch", "sum": "sum over the batch"}
 ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
@@ -102,9 +110,11 @@ def describe_pipeline(
     rows["model.parameters"] = row(sum(p.numel() for p in model.parameters()), "model.parameters()")
 
     transforms = _transforms(train_loader)
+    loader_name = type(train_loader).__name__
+    per_batch = isinstance(train_loader, BatchLoader)  # its v2.Compose takes whole batches
     rows["data.stages"] = row(
         " -> ".join(STAGES.get(type(t).__name__, type(t).__name__) for t in transforms),
-        "the training Dataset's v2.Compose, in order",
+        f"the training {loader_name}'s v2.Compose, in order",
     )
     for transform in transforms:
         if isinstance(transform, v2.ToDtype):
@@ -113,46 +123,56 @@ def describe_pipeline(
         elif isinstance(transform, v2.Normalize):
             rows["data.normalize_mean"] = row(list(transform.mean), "Normalize.mean")
             rows["data.normalize_std"] = row(list(transform.std), "Normalize.std")
-        elif isinstance(transform, v2.RandomAffine):
-            rows["augment.degrees"] = row(list(transform.degrees), "RandomAffine.degrees")
-            rows["augment.translate"] = row(list(transform.translate), "RandomAffine.translate")
-            rows["augment.scale"] = row(list(transform.scale), "RandomAffine.scale")
+        elif isinstance(transform, (v2.RandomAffine, BatchRandomAffine)):
+            batched = isinstance(transform, BatchRandomAffine)
+            name = "BatchRandomAffine.transform" if batched else "RandomAffine"
+            settings = transform.transform if batched else transform
+            rows["augment.degrees"] = row(list(settings.degrees), f"{name}.degrees")
+            rows["augment.translate"] = row(list(settings.translate), f"{name}.translate")
+            rows["augment.scale"] = row(list(settings.scale), f"{name}.scale")
             rows["augment.shear"] = row(
-                "none" if transform.shear is None else str(transform.shear), "RandomAffine.shear"
+                "none" if settings.shear is None else str(settings.shear), f"{name}.shear"
             )
             rows["augment.interpolation"] = row(
-                transform.interpolation.value, "RandomAffine.interpolation"
+                v2.InterpolationMode(settings.interpolation).value, f"{name}.interpolation"
             )
-            fill = transform.fill
+            fill = settings.fill
             rows["augment.fill"] = row(
                 "constant 0 outside the image"
                 if fill is None
                 else f"{fill} blended through a resampled mask",
-                "RandomAffine.fill (None: plain zero padding)",
+                f"{name}.fill (None: plain zero padding)",
             )
+            # RandomAffine draws once per call: per sample in a Dataset, once for a whole batch
+            per = "batch" if per_batch and not batched else "sample"
             rows["augment.parameters"] = row(
-                "drawn per sample", "the Dataset applies RandomAffine to one sample at a time"
+                f"drawn once per {per}" if per == "batch" else "drawn per sample",
+                "BatchRandomAffine.draw_params: one draw per sample"
+                if batched
+                else f"RandomAffine: one draw per call, called per {per}",
             )
     augmented = {
-        "training": any(isinstance(t, v2.RandomAffine) for t in transforms),
-        "evaluation": any(isinstance(t, v2.RandomAffine) for t in _transforms(eval_loader)),
+        "training": any(isinstance(t, AUGMENTS) for t in transforms),
+        "evaluation": any(isinstance(t, AUGMENTS) for t in _transforms(eval_loader)),
     }
     rows["augment.splits"] = row(
-        [name for name, yes in augmented.items() if yes], "the Datasets' transforms"
+        [name for name, yes in augmented.items() if yes], "the loaders' transforms"
     )
 
-    rows["loop.batch_size"] = row(train_loader.batch_size, "DataLoader.batch_size")
+    # a DataLoader makes its BatchSampler from batch_size and drop_last; a BatchLoader is given one
+    batches = train_loader.batch_sampler
+    rows["loop.batch_size"] = row(batches.batch_size, f"{loader_name}.batch_sampler.batch_size")
     rows["loop.partial_last_batch"] = row(
-        "dropped" if train_loader.drop_last else "kept", "DataLoader.drop_last"
+        "dropped" if batches.drop_last else "kept", f"{loader_name}.batch_sampler.drop_last"
     )
-    sampler = train_loader.sampler
+    sampler = batches.sampler
     if isinstance(sampler, RandomSampler) and not sampler.replacement:
         order = UNIFORM_PERMUTATION
     elif isinstance(sampler, SequentialSampler):
         order = "in order, never shuffled"
     else:
         order = f"{type(sampler).__name__}"
-    rows["loop.shuffle"] = row(order, "DataLoader.sampler")
+    rows["loop.shuffle"] = row(order, f"{loader_name}.batch_sampler.sampler")
     weighted = "* len(labels)" in loop_source
     rows["loop.reported_loss"] = row(
         "the sample-weighted mean of the epoch's training batches, dropout on"
@@ -182,7 +202,8 @@ def describe_pipeline(
 
 
 def _transforms(loader) -> list:
-    transform = loader.dataset.transform
+    # the batched pipeline's loader transforms whole batches; the classic one's Dataset, samples
+    transform = loader.transform if isinstance(loader, BatchLoader) else loader.dataset.transform
     return list(transform.transforms) if isinstance(transform, v2.Compose) else [transform]
 
 

@@ -1,4 +1,11 @@
-"""Data loading and normalization: a Dataset with a per-sample transform, and DataLoaders."""
+"""Data loading and normalization, two ways (spec data.pipeline); the same batches for the same draws.
+
+batched (the default): the uint8 images stay one tensor on the training device; each step gathers a
+    batch in the sampler's order and preprocesses it as one batch, with one augmentation draw per sample.
+classic: the torchvision idiom, the one to learn first: a Dataset whose v2.Compose (ToDtype, RandomAffine,
+    Normalize) prepares one sample at a time, and a DataLoader whose worker processes batch them. On a
+    CPU the per-sample transforms take most of an epoch.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,33 @@ import os
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    TensorDataset,
+)
 from torchvision.transforms import v2
 
 from shared.spec import Spec
-from torch_impl.augment import random_affine
+from torch_impl.augment import BatchRandomAffine, random_affine
 
 
-def preprocess(spec: Spec, augment: bool) -> v2.Compose:
-    """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, per sample."""
+def preprocess(spec: Spec, augment: bool, generator: torch.Generator | None = None) -> v2.Compose:
+    """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, with torchvision's transforms: on one
+    sample (1, 28, 28) in the classic pipeline, on a batch (B, 1, 28, 28) in the batched one, where
+    the generator draws the augmentation."""
+    warp = random_affine(spec)
+    if spec.data.pipeline == "batched":
+        warp = BatchRandomAffine(warp, generator or torch.Generator().manual_seed(spec.train.seed))
     return v2.Compose(
         [
-            v2.ToDtype(
-                torch.float32, scale=True
-            ),  # x / 255, bit-equal to Keras's Rescaling(1 / 255)
-            *([random_affine(spec)] if augment else []),  # on [0, 1], so that the fill is black
+            # x / 255, bit-equal to Keras's Rescaling(1 / 255)
+            v2.ToDtype(torch.float32, scale=True),
+            *([warp] if augment else []),  # on [0, 1], so that the fill is black
             v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
         ]
     )
@@ -40,6 +59,22 @@ class MnistDataset(Dataset):
 
     def __getitem__(self, index: int):
         return self.transform(self.images[index]), self.labels[index]
+
+
+class BatchLoader:
+    """The batched pipeline's DataLoader: each step gathers the batch sampler's next indices from
+    tensors already on the training device, and transforms them as one batch."""
+
+    def __init__(self, dataset: TensorDataset, batch_sampler: BatchSampler, transform):
+        self.dataset, self.batch_sampler, self.transform = dataset, batch_sampler, transform
+
+    def __len__(self) -> int:  # batches per epoch, as len(DataLoader)
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for indices in self.batch_sampler:
+            images, labels = self.dataset[indices]
+            yield self.transform(images), labels
 
 
 class EpochOrders(Sampler):
@@ -70,27 +105,37 @@ def num_workers(spec: Spec) -> int:
 
 def make_loader(
     spec: Spec,
-    dataset: Dataset,
-    shuffle: bool,
-    sampler: Sampler | None = None,
+    images: np.ndarray,
+    labels: np.ndarray,
+    sampler: Sampler,
+    augment: bool,
     device: torch.device | None = None,
-) -> DataLoader:
-    workers = num_workers(spec)
-    # An explicit generator keeps the DataLoader from drawing on torch's global stream (dropout's), and
-    # seeds the workers' streams (RandomAffine's): same seed and worker count, same run.
-    generator = torch.Generator().manual_seed(spec.train.seed)
-    return DataLoader(
-        dataset,
-        batch_size=spec.train.batch_size,
-        shuffle=shuffle,
-        sampler=sampler,
-        drop_last=False,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        generator=generator,
-        # page-locked memory speeds up copies to the GPU: only when training there
-        pin_memory=device is not None and device.type == "cuda",
+    generator: torch.Generator | None = None,
+):
+    """Batches (images (B, 1, 28, 28) float32, labels (B,)) in the sampler's order, preprocessed: a
+    DataLoader over a per-sample Dataset (classic), or a BatchLoader over tensors on the device."""
+    # An explicit generator keeps the loader from drawing on torch's global stream (dropout's)
+    generator = generator or torch.Generator().manual_seed(spec.train.seed)
+    if spec.data.pipeline == "classic":
+        workers = num_workers(spec)
+        return DataLoader(
+            MnistDataset(images, labels, preprocess(spec, augment)),
+            batch_size=spec.train.batch_size,
+            sampler=sampler,
+            drop_last=False,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            # seeds the workers' streams, where RandomAffine draws: same seed and worker count, same run
+            generator=generator,
+            # page-locked memory speeds up copies to the GPU: only when training there
+            pin_memory=device is not None and device.type == "cuda",
+        )
+    dataset = TensorDataset(
+        torch.from_numpy(np.array(images)).unsqueeze(1).to(device),  # uint8 (N, 1, 28, 28), NCHW
+        torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device),
     )
+    batches = BatchSampler(sampler, spec.train.batch_size, drop_last=False)
+    return BatchLoader(dataset, batches, preprocess(spec, augment, generator))
 
 
 def make_train_data(
@@ -101,15 +146,19 @@ def make_train_data(
     device: torch.device | None = None,
 ):
     """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
-    dataset = MnistDataset(images, labels, preprocess(spec, augment=spec.augment.enabled))
+    # one seeded stream for the shuffle and the augmentation draws, as a DataLoader's generator
+    # draws its sampler's order and seeds its workers
+    generator = torch.Generator().manual_seed(spec.train.seed)
     if orders is not None:
-        return make_loader(spec, dataset, False, EpochOrders(orders), device)
-    return make_loader(spec, dataset, shuffle=True, device=device)
+        sampler = EpochOrders(orders)
+    else:  # what DataLoader(shuffle=True) samples with: a fresh permutation every epoch
+        sampler = RandomSampler(range(len(labels)), generator=generator)
+    return make_loader(spec, images, labels, sampler, spec.augment.enabled, device, generator)
 
 
 def make_eval_data(
     spec: Spec, images: np.ndarray, labels: np.ndarray, device: torch.device | None = None
 ):
     """In order, never augmented."""
-    dataset = MnistDataset(images, labels, preprocess(spec, augment=False))
-    return make_loader(spec, dataset, shuffle=False, device=device)
+    sampler = SequentialSampler(range(len(labels)))
+    return make_loader(spec, images, labels, sampler, augment=False, device=device)

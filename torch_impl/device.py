@@ -13,6 +13,9 @@ def select_device(choice: str) -> torch.device:
             "--device gpu: PyTorch sees no CUDA GPU here. Use --device auto or --device cpu, "
             "or install a CUDA build of torch on a machine with an NVIDIA GPU."
         )
+    # Full float32 matmuls, no TF32: torch's default, set explicitly as the one policy of both sides
+    # (TensorFlow's own default on a GPU is TF32).
+    torch.set_float32_matmul_precision("highest")
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
 

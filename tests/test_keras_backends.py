@@ -1,0 +1,151 @@
+"""The Keras side on every Keras 3 backend (KERAS_BACKEND=tensorflow, jax or torch), each backend in
+processes of its own: a sane training run, the same pipeline described by its audit, fit's sample
+order, the same warp, and no TensorFlow where the backend is not TensorFlow."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = [
+    pytest.param(
+        backend,
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec(backend) is None, reason=f"{backend} is not installed"
+        ),
+    )
+    for backend in ("tensorflow", "jax", "torch")
+]
+SMALL = ["--set", "data.train_subset=2000", "--epochs", "1", "--quiet", "--device", "cpu"]
+
+# Run in a process with KERAS_BACKEND set: the audit as `--audit PATH --audit-only` writes it, the
+# labels fit trains on (a loss that writes them down, run eagerly), a warp with given parameters, and
+# the modules loaded by then. Writes one JSON file, sys.argv[1].
+PROBE = """
+import json, sys
+import numpy as np
+from keras_impl import train  # first: it silences TensorFlow's start-up notices
+import keras
+from keras_impl.augment import affine
+from keras_impl.data import make_train_data
+from shared.align import epoch_orders
+from shared.spec import load_spec
+from shared.splits import load_splits
+
+out = sys.argv[1]
+assert train.main(["--audit", out + ".audit", "--audit-only", "--device", "cpu"]) == 0
+spec = load_spec(["augment.enabled=false", "train.batch_size=64"])
+n, seen = 200, []
+
+def recording_loss(labels, outputs):
+    try:
+        seen[-1].append(keras.ops.convert_to_numpy(labels).astype(int).ravel().tolist())
+    except Exception:  # fit's symbolic pass has no values
+        pass
+    return keras.ops.mean(outputs)
+
+def fit_labels(data, epochs):
+    seen.clear()
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    steps = 1 if keras.backend.backend() == "torch" else 4
+    model.compile("sgd", loss=recording_loss, run_eagerly=True, steps_per_execution=steps)
+    data = dict(data)
+    begin = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append([]))
+    callbacks = [begin, *data.pop("callbacks", [])]
+    model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=0)
+    return [list(epoch) for epoch in seen]
+
+images, ids = np.zeros((n, 28, 28), np.uint8), np.arange(n)
+orders = epoch_orders(n, 2, seed=5)
+digits = load_splits(load_spec()).x_test[:16].astype("float32")[..., None] / 255
+rng = np.random.default_rng(0)
+warped = affine(
+    digits, rng.uniform(-20, 20, 16), rng.uniform(-3, 3, (16, 2)), rng.uniform(0.85, 1.15, 16),
+    "bilinear",
+)
+with open(out, "w") as file:
+    json.dump({
+        "audit": json.load(open(out + ".audit")),
+        "shuffled": fit_labels(make_train_data(spec, images, ids), epochs=2),
+        "aligned": fit_labels(make_train_data(spec, images, ids, orders), epochs=2),
+        "orders": orders.tolist(),
+        "warped": keras.ops.convert_to_numpy(warped).tolist(),
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }, file)
+"""
+
+
+def run(backend: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory) -> dict[str, dict]:
+    """The probe's findings per installed backend."""
+    found = {}
+    for backend in ("tensorflow", "jax", "torch"):
+        if importlib.util.find_spec(backend) is not None:
+            out = tmp_path_factory.mktemp(backend) / "probe.json"
+            run(backend, "-c", PROBE, str(out))
+            found[backend] = json.loads(out.read_text())
+    return found
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_small_run_on_each_backend_is_sane_and_names_its_backend(backend, tmp_path):
+    done = run(backend, "-m", "keras_impl.train", *SMALL, "--out", str(tmp_path / "r.json"))
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["status"] == "ok" and result["device"] == "cpu" and len(result["history"]) == 1
+    assert result["test"]["accuracy"] > 0.7 and result["history"][0]["val_accuracy"] > 0.7
+    assert result["versions"]["keras_backend"] == backend and backend in result["versions"]
+    assert f"{backend} backend" in done.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_describes_the_same_pipeline(backend, probes):
+    rows = probes[backend]["audit"]
+    assert rows["numerics.keras_backend"]["value"] == backend
+    assert rows["numerics.xla"]["value"] == (backend == "jax")  # JAX always compiles with XLA
+    assert rows["numerics.tf32"]["value"] is False  # full float32 matmuls on every backend
+    reference = next(iter(probes.values()))["audit"]  # the first installed backend
+    assert list(rows) == list(reference)
+    differing = {r for r in rows if rows[r]["value"] != reference[r]["value"]}
+    assert differing <= {"numerics.keras_backend", "numerics.xla"}
+    assert rows["loop.shuffle"] == {
+        "value": "a uniform permutation of every sample, drawn anew each epoch",
+        "read": "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_visits_every_sample_in_the_order_each_mode_asks_on_each_backend(backend, probes):
+    probe = probes[backend]
+    first, second = [sum(epoch, []) for epoch in probe["shuffled"]]
+    assert sorted(first) == sorted(second) == list(range(200)) and first != second  # anew
+    assert max(first[:64]) - min(first[:64]) > 100  # samples shuffled, not batches
+    assert [sum(epoch, []) for epoch in probe["aligned"]] == probe["orders"]
+    for epochs in (probe["shuffled"], probe["aligned"]):
+        assert [[len(batch) for batch in epoch] for epoch in epochs] == [[64, 64, 64, 8]] * 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_warp_is_the_same_on_each_backend(backend, probes):
+    reference = np.array(next(iter(probes.values()))["warped"])
+    warped = np.array(probes[backend]["warped"])
+    assert np.abs(warped).max() > 0.5 and np.abs(warped - reference).max() < 1e-4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tensorflow_is_imported_only_on_its_own_backend(backend, probes):
+    assert probes[backend]["tensorflow_imported"] == (backend == "tensorflow")
