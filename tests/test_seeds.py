@@ -100,7 +100,7 @@ def test_tost_refuses_too_few_runs_and_a_bad_margin():
 
 def test_margins_are_typed_spec_fields_and_quick_is_wider():
     default, quick = load_spec().parity, load_spec(quick=True).parity
-    assert default.equivalence_accuracy == 0.003
+    assert default.equivalence_accuracy == 0.0035  # calibrated: 5 seeds cannot show 0.3 points
     assert quick.equivalence_accuracy > default.equivalence_accuracy
     assert quick.equivalence_loss > default.equivalence_loss
     with pytest.raises(SpecError, match="parity.equivalence_loss"):

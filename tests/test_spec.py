@@ -36,12 +36,7 @@ def test_defaults(spec):
         10,
     )
     assert spec.parity.min_test_accuracy == 0.98
-    # Aligned mode shares more, so it is never held to looser tolerances (shared/calibration.json).
-    for name in ("test_accuracy", "val_accuracy", "val_loss", "train_loss"):
-        assert getattr(spec.parity.aligned, name) <= getattr(spec.parity.independent, name)
-    quick = load_spec(quick=True).parity
-    for name in ("test_accuracy", "val_accuracy", "val_loss", "train_loss"):
-        assert getattr(quick.aligned, name) < getattr(quick.independent, name)
+    # the tolerances themselves come from the calibration: tests/test_verdict.py ties them to it
 
 
 def test_shapes_contract(spec):
