@@ -126,6 +126,8 @@ def noted_reason(row_id: str, keras_rows: dict, torch_rows: dict) -> str | None:
         return "which backend runs Keras; PyTorch has no such choice"
     if row_id == "numerics.tf32" and devices == {"cpu"}:
         return "TF32 applies to float32 matmuls on NVIDIA GPUs only; both sides ran on the CPU"
+    if row_id == "numerics.xla":
+        return "XLA compiles the same operations, in another order: float rounding differs, not the maths"
     if row_id == "numerics.device":
         return "the two sides ran on different devices: float32 results differ in rounding"
     if row_id == "numerics.deterministic_ops" and devices == {"cpu"}:
