@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.runner import run_side
+from parity.runner import add_keras_backend_option, run_side
 from shared.results import SIDES, Result, read_result, write_json
 from shared.spec import SpecError, load_spec
 
@@ -99,12 +99,7 @@ def main(argv=None) -> int:
         default="cpu",
         help="passed to each side (default cpu: the floor is a CPU floor)",
     )
-    p.add_argument(
-        "--keras-backend",
-        choices=("tensorflow", "jax", "torch"),
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="the Keras side's backend (default: $KERAS_BACKEND, else tensorflow)",
-    )
+    add_keras_backend_option(p)
     p.add_argument("--json", help="also save the figures to this JSON file")
     args = p.parse_args(argv)
     if args.epochs < 4:

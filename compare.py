@@ -26,7 +26,6 @@ from shared.results import SIDES, read_result, write_atomically, write_json
 from shared.spec import MODES, SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,12 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--out", help="output directory (default: runs/<timestamp>/; never overwritten)"
     )
-    parser.add_argument(
-        "--keras-backend",
-        choices=KERAS_BACKENDS,
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="the Keras 3 backend of the Keras side (default: $KERAS_BACKEND, else tensorflow)",
-    )
+    runner.add_keras_backend_option(parser)
     parser.add_argument(
         "--audit",
         action="store_true",

@@ -29,6 +29,19 @@ class SideRun:
         return f"exit status {self.returncode}"
 
 
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def add_keras_backend_option(parser) -> None:
+    """--keras-backend, for compare.py and bench.py: set in the environment each side inherits."""
+    parser.add_argument(
+        "--keras-backend",
+        choices=KERAS_BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="the Keras 3 backend of the Keras side (default: $KERAS_BACKEND, else tensorflow)",
+    )
+
+
 def side_command(side: str, *options: str) -> list[str]:
     return [sys.executable, "-m", f"{side}_impl.train", *options]
 
