@@ -21,18 +21,20 @@ ONE_SIDED = {
         "pipeline needs one draw per sample of a batch, as the Keras RandomAffine layer makes"
     ),
     ("torch", "data", "MnistDataset"): (
-        "a torch Dataset serves one sample at a time to the DataLoader; tf.data slices the arrays"
+        "a torch Dataset serves one sample at a time to the DataLoader (classic path); Keras's "
+        "EpochOrders PyDataset serves whole batches"
     ),
     ("torch", "data", "BatchLoader"): (
         "a DataLoader collates samples one at a time; the batched pipeline gathers whole batches "
-        "from tensors on the device, as Keras's fit slices its arrays itself"
+        "from tensors on the device, as Keras's EpochOrders serves whole batches to fit"
     ),
     ("torch", "data", "num_workers"): (
-        "DataLoader worker processes have no tf.data counterpart (tf.data runs its own threads)"
+        "DataLoader worker processes (classic path) have no counterpart: Keras's model does its "
+        "preprocessing inside the training step"
     ),
     ("torch", "data", "make_loader"): (
-        "a DataLoader is an object built from a dataset and a sampler; Keras's fit batches and "
-        "shuffles the arrays itself, from its batch_size and shuffle arguments"
+        "a loader is built from a dataset and a sampler on either torch path; Keras's "
+        "make_train_data hands fit its arguments (the EpochOrders PyDataset) directly"
     ),
     ("torch", "model", "MLP"): "a torch model is an nn.Module subclass; Keras builds a Sequential",
     ("keras", "train", "EpochLog"): "fit reports through callbacks; the torch loop is written out",

@@ -37,11 +37,3 @@ def bias_family(bias: np.ndarray, fan_in: int) -> str:
     bound = 1 / math.sqrt(fan_in)
     within = "within torch's default U(+-1/sqrt(fan_in))" if largest <= bound else "random"
     return f"nonzero, {within}"
-
-
-def shuffle_description(buffer: int, n: int, reshuffle: bool) -> str:
-    if buffer >= n and reshuffle:
-        return UNIFORM_PERMUTATION
-    if buffer >= n:
-        return "a uniform permutation of every sample, the same every epoch"
-    return f"a {buffer}-sample shuffle buffer over {n} samples: not a uniform permutation"
