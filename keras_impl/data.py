@@ -12,16 +12,20 @@ from keras_impl.augment import random_affine
 from shared.spec import Spec
 
 
-def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
+def preprocess(spec: Spec, augment: bool, lockstep: bool = False) -> keras.Sequential:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1). The model's
     first layers (model.py): they run where the model runs, on the GPU when there is one."""
+    # np.float64 constants: on TensorFlow, Keras turns a Python float into a float32 tensor first,
+    # which in float64 would put 1/255, the mean and the variance 1e-8 off torchvision's.
+    mean, std = np.float64(spec.data.mean), np.float64(spec.data.std)
     return keras.Sequential(
         [
             # bit-equal to torchvision's ToDtype(float32, scale=True)
-            keras.layers.Rescaling(1 / 255),
-            *([random_affine(spec)] if augment else []),  # on [0, 1], so the fill is black
+            keras.layers.Rescaling(np.float64(1 / 255)),
+            # on [0, 1], so the fill is black
+            *([random_affine(spec, lockstep)] if augment else []),
             # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
-            keras.layers.Normalization(mean=spec.data.mean, variance=spec.data.std**2),
+            keras.layers.Normalization(mean=mean, variance=std**2),
         ],
         name="preprocessing",
     )

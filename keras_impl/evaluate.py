@@ -10,8 +10,8 @@ def evaluate(model: keras.Model, data: dict, labels: np.ndarray, num_classes: in
     """(loss, accuracy, confusion matrix [true][predicted]) over every sample of evaluate's data
     arguments (data.make_eval_data), whose labels, in order, are `labels`."""
     # training=False: dropout off, RandomAffine passes images through
-    loss, accuracy = model.evaluate(**data, verbose=0)
+    scores = model.evaluate(**data, verbose=0, return_dict=True)
     predicted = model.predict(data["x"], batch_size=data["batch_size"], verbose=0).argmax(axis=1)
     pairs = np.asarray(labels, dtype=np.int64) * num_classes + predicted
     confusion = np.bincount(pairs, minlength=num_classes**2)
-    return float(loss), float(accuracy), confusion.reshape(num_classes, num_classes).tolist()
+    return float(scores["loss"]), float(scores["accuracy"]), confusion.reshape(num_classes, num_classes).tolist()

@@ -14,6 +14,7 @@ from keras_impl.audit import describe_pipeline
 from keras_impl.data import make_eval_data, make_train_data
 from keras_impl.device import describe, select_device
 from keras_impl.evaluate import evaluate
+from keras_impl.lockstep import BatchLoss, Lockstep
 from keras_impl.model import build_model, load_initial_weights
 from shared import cli
 from shared.align import epoch_orders, initial_weights
@@ -32,9 +33,13 @@ from shared.spec import Spec
 def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
     t = spec.train
     # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat);
-    # torch_impl/train.py bridges to this update.
+    # torch_impl/train.py bridges to this update. np.float64 betas: on TensorFlow, Keras turns a
+    # Python float into a float32 tensor first, which in float64 moves the bias correction by 1e-7.
     return keras.optimizers.Adam(
-        learning_rate=t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=t.epsilon
+        learning_rate=t.lr,
+        beta_1=np.float64(t.beta1),
+        beta_2=np.float64(t.beta2),
+        epsilon=t.epsilon,
     )
 
 
@@ -77,12 +82,19 @@ class EpochLog(keras.callbacks.Callback):
 
 
 def train(
-    model: keras.Model, train_data: dict, val_data: dict, spec: Spec, quiet: bool = False
+    model: keras.Model,
+    train_data: dict,
+    val_data: dict,
+    spec: Spec,
+    quiet: bool = False,
+    lockstep=None,
 ) -> list[EpochRow]:
     """Train a compiled model for spec.train.epochs on fit's data arguments (data.py); one history row
-    per epoch, validated in inference mode after each."""
+    per epoch, validated in inference mode after each. In lockstep, the `lockstep` callback feeds the
+    shared draws in and records every step."""
     fit_data, epoch_log = dict(train_data), EpochLog(spec)
-    callbacks = [epoch_log, *fit_data.pop("callbacks", [])]  # EpochOrders.set_epoch
+    # EpochOrders.set_epoch, then the draws of the step
+    callbacks = [epoch_log, *fit_data.pop("callbacks", []), *([lockstep] if lockstep else [])]
     model.fit(
         **fit_data,
         epochs=spec.train.epochs,
@@ -106,6 +118,65 @@ def _set_random_seed(seed: int, backend: str) -> None:
         importlib.import_module("torch").manual_seed(seed)
 
 
+def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=None):
+    """Build the pipeline from `spec`, train it in `mode`, evaluate it: (the run's Result, the model).
+    With a stopwatch, its phases are timed and the pipeline described for the audit first."""
+    backend = keras.backend.backend()
+    keras.config.set_floatx(spec.train.dtype)  # before anything is built: layers take it then
+    _set_random_seed(spec.train.seed, backend)  # initial weights (independent mode), dropout
+    versions = {
+        "keras_backend": backend,
+        backend: importlib.import_module(backend).__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+    result = new_result("keras", spec.to_dict(), mode, align_seed, versions, describe(device))
+    lockstep = mode == "lockstep"
+    model, loss_fn = build_model(spec, lockstep), make_loss()
+    # Several steps per call of the compiled training step: the call's overhead, and not the step's
+    # maths, is most of a step of this small model on a CPU. The torch backend takes one step per
+    # call, and lockstep one, to set each step's draws before it.
+    steps_per_execution = 1 if backend == "torch" or lockstep else 16
+    model.compile(
+        optimizer=make_optimizer(spec),
+        loss=loss_fn,
+        metrics=["accuracy", *([BatchLoss(make_loss())] if lockstep else [])],
+        steps_per_execution=steps_per_execution,
+    )
+    train_data = make_train_data(spec, splits.x_train, splits.y_train)
+    val_data = make_eval_data(spec, splits.x_val, splits.y_val)
+    if stopwatch and args.audit:  # the pipeline as built, before aligned mode replaces weights and order
+        write_json(args.audit, describe_pipeline(spec, model, train_data, result.device))
+        if args.audit_only:
+            return None
+    callback = None
+    if mode in ("aligned", "lockstep"):
+        load_initial_weights(model, initial_weights(spec, align_seed))
+        orders = epoch_orders(len(splits.y_train), spec.train.epochs, align_seed)
+        train_data = make_train_data(spec, splits.x_train, splits.y_train, orders)
+        if lockstep:
+            epochs = train_data["x"]
+            callback = Lockstep(spec, align_seed, orders, epochs.images, epochs.labels, make_loss())
+
+    start = time.perf_counter()
+    lap = stopwatch.lap if stopwatch else lambda phase: None
+    lap("setup")  # the data, the model, the audit
+    try:
+        result.history = train(model, train_data, val_data, spec, args.quiet, callback)
+        lap("training")
+        test_data = make_eval_data(spec, splits.x_test, splits.y_test)
+        test_loss, test_accuracy, confusion = evaluate(model, test_data, splits.y_test)
+        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
+        lap("evaluation")
+    except Diverged as err:
+        result.status, result.message, result.history = "diverged", str(err), err.history
+    result.total_seconds = time.perf_counter() - start
+    result.steps = callback.records if callback else []
+    if stopwatch:
+        result.phases = stopwatch.phases
+    return result, model
+
+
 def main(argv=None) -> int:
     stopwatch = cli.Stopwatch()
     args = cli.side_parser("python -m keras_impl.train").parse_args(argv)
@@ -118,53 +189,20 @@ def main(argv=None) -> int:
         device = select_device(args.device)
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
+    spec = cli.lockstep_spec(spec, args.mode)
     backend = keras.backend.backend()
-    _set_random_seed(spec.train.seed, backend)  # initial weights (independent mode), dropout
-    versions = {
-        "keras_backend": backend,
-        backend: importlib.import_module(backend).__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
-    result = new_result(
-        "keras", spec.to_dict(), args.mode, args.align_seed, versions, describe(device)
-    )
-    print(f"keras: training on {result.device}, {backend} backend ({args.mode} mode)", flush=True)
-
-    model = build_model(spec)
-    # Several steps per call of the compiled training step: the call's overhead, and not the step's
-    # maths, is most of a step of this small model on a CPU. The torch backend takes one step per call.
-    steps_per_execution = 1 if backend == "torch" else 16
-    model.compile(
-        optimizer=make_optimizer(spec),
-        loss=make_loss(),
-        metrics=["accuracy"],
-        steps_per_execution=steps_per_execution,
-    )
-    train_data = make_train_data(spec, splits.x_train, splits.y_train)
-    val_data = make_eval_data(spec, splits.x_val, splits.y_val)
-    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
-        write_json(args.audit, describe_pipeline(spec, model, train_data, result.device))
-        if args.audit_only:
-            return cli.EXIT_OK
-    if args.mode == "aligned":
-        load_initial_weights(model, initial_weights(spec, args.align_seed))
-        orders = epoch_orders(len(splits.y_train), spec.train.epochs, args.align_seed)
-        train_data = make_train_data(spec, splits.x_train, splits.y_train, orders)
-
-    start = time.perf_counter()
-    stopwatch.lap("setup")  # the data, the model, the audit
-    try:
-        result.history = train(model, train_data, val_data, spec, args.quiet)
-        stopwatch.lap("training")
-        test_data = make_eval_data(spec, splits.x_test, splits.y_test)
-        test_loss, test_accuracy, confusion = evaluate(model, test_data, splits.y_test)
-        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
-        stopwatch.lap("evaluation")
-    except Diverged as err:
-        result.status, result.message, result.history = "diverged", str(err), err.history
-    result.total_seconds = time.perf_counter() - start
-    result.phases = stopwatch.phases
+    if backend == "jax" and (args.probe or spec.train.dtype == "float64"):
+        # JAX computes in float32 whatever the dtype asked for, unless 64-bit types are enabled
+        importlib.import_module("jax").config.update("jax_enable_x64", True)
+    print(f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True)
+    if args.probe:  # the float64 lockstep probe, before the run itself
+        probe_spec = cli.lockstep_spec(spec.probe_spec(), "lockstep")
+        probe, _ = run(probe_spec, splits, "lockstep", args.align_seed, device, cli.quiet(args))
+        write_json(args.probe, probe)
+    outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
+    if outcome is None:
+        return cli.EXIT_OK
+    result, model = outcome
     return cli.finish(result, args, model.save)
 
 

@@ -32,7 +32,7 @@ from scipy import stats
 
 from parity.seeds import collect
 from shared.results import SIDES, Result, write_json
-from shared.spec import MODES, load_spec
+from shared.spec import CALIBRATED_MODES, load_spec
 
 K = 4.0
 METRICS = ("train_loss", "val_loss", "val_accuracy")
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     # One process at a time, through the machinery of compare.py --seeds (parity/seeds.py).
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.runs or tmp)
-        by = {mode: run_mode(mode, args.seeds, args.quick, workdir) for mode in MODES}
+        by = {mode: run_mode(mode, args.seeds, args.quick, workdir) for mode in CALIBRATED_MODES}
 
     config = "quick" if args.quick else "default"
     path = Path(args.out)
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
         "k": K,
         "modes": {},
     }
-    for mode in MODES:
+    for mode in CALIBRATED_MODES:
         s = {side: spreads(by[mode][side]) for side in SIDES}
         doc[config]["modes"][mode] = {
             "spread": s,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shared.mnist import DataError
 from shared.results import Result, epoch_table, write_json
-from shared.spec import MODES, Spec, SpecError, load_spec
+from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
 from shared.splits import Splits, load_splits
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
@@ -87,7 +87,8 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
         "--mode",
         choices=MODES,
         default="independent",
-        help="aligned: initial weights and sample order from shared/align.py",
+        help="aligned: initial weights and sample order from shared/align.py; lockstep: also "
+        "every augmentation and dropout draw (shared/lockstep.py), every step recorded",
     )
     parser.add_argument(
         "--align-seed",
@@ -97,6 +98,11 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="apply the spec's [quick] overrides")
     parser.add_argument(
         "--audit", metavar="PATH", help="write every setting the built pipeline uses to PATH (JSON)"
+    )
+    parser.add_argument(
+        "--probe",
+        metavar="PATH",
+        help="first run the spec's float64 lockstep probe ([probe] in spec.toml); write it to PATH",
     )
     parser.add_argument(
         "--audit-only",
@@ -128,6 +134,27 @@ def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
         return spec, load_splits(spec, args.data_dir, args.download)
     except (SpecError, DataError) as err:
         fail_usage(str(err))
+
+
+def lockstep_spec(spec: Spec, mode: str) -> Spec:
+    """The spec a lockstep run can honour, or exit 2 naming what it cannot and the fix. The classic
+    pipeline takes its augmentation draws in this process: its DataLoader workers (data.workers) are
+    0, "auto" included."""
+    if mode != "lockstep" or spec.data.pipeline != "classic" or spec.data.workers == 0:
+        return spec
+    if spec.data.workers != "auto":
+        fail_usage(
+            f"--mode lockstep with data.pipeline=classic needs data.workers=0, not "
+            f"{spec.data.workers}: the shared augmentation draws are handed to one sample at a "
+            "time in order, which worker processes cannot follow. Use --set data.workers=0 "
+            "(or the batched pipeline)."
+        )
+    return spec_from_dict(spec.to_dict(), [("data.workers", 0)])
+
+
+def quiet(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with no progress bars and nothing to describe: for the probe."""
+    return argparse.Namespace(**{**vars(args), "quiet": True, "audit": None})
 
 
 def finish(result: Result, args: argparse.Namespace, save_model) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-SCHEMA = "mnist-parity/result/1"
+SCHEMA = "mnist-parity/result/2"
 SIDES = ("keras", "torch")
 SIDE_LABELS = {"keras": "Keras", "torch": "PyTorch"}
 STATUSES = ("ok", "diverged")
@@ -35,6 +35,18 @@ class EpochRow:
     val_loss: float
     val_accuracy: float
     seconds: float
+
+
+@dataclass
+class StepRecord:
+    """One training step of a lockstep run: each stage's fingerprint (shared/lockstep.py), in pipeline
+    order: rescaled, augmented, normalized (those the side can see), logits, loss, grad/<param>,
+    param/<param> (after the update). "loss" holds [the batch's loss, its absolute value]."""
+
+    epoch: int
+    step: int  # counted from 1 over the whole run
+    order: str  # digest of the batch's sample ids and labels, in order
+    stages: dict[str, list[float]]
 
 
 @dataclass
@@ -61,6 +73,7 @@ class Result:
     total_seconds: float = 0.0
     # wall seconds of the process's phases: imports, setup (data, model, audit), training, evaluation
     phases: dict[str, float] = field(default_factory=dict)
+    steps: list[StepRecord] = field(default_factory=list)  # lockstep only
     schema: str = SCHEMA
 
     @property

@@ -27,7 +27,11 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INTERPOLATIONS = ("bilinear", "nearest")
 KERNEL_INITS = ("glorot_uniform",)
 BIAS_INITS = ("zeros",)
-MODES = ("aligned", "independent")
+# Curve tolerances are calibrated for aligned and independent; lockstep compares every step and judges
+# its curves by the aligned tolerances.
+CALIBRATED_MODES = ("aligned", "independent")
+MODES = (*CALIBRATED_MODES, "lockstep")
+DTYPES = ("float32", "float64")
 PIPELINES = ("batched", "classic")
 
 
@@ -80,6 +84,7 @@ class TrainSpec:
     epochs: int
     seed: int
     max_loss: float
+    dtype: str  # float32 or float64, on both sides: every layer, weight, optimizer state and batch
 
     def diverged(self, loss: float) -> bool:
         return not math.isfinite(loss) or loss > self.max_loss
@@ -94,12 +99,20 @@ class Tolerances:
 
 
 @dataclass(frozen=True)
+class LockstepTolerances:
+    float64: float  # largest relative per-step difference of any recorded quantity, float64
+    float32: float  # the same in float32, over the first float32_steps steps
+    float32_steps: int  # float32 trajectories of two implementations part after a few hundred steps
+
+
+@dataclass(frozen=True)
 class ParitySpec:
     min_test_accuracy: float
     equivalence_accuracy: float  # compare.py --seeds: TOST margin on the final test accuracy
     equivalence_loss: float  # compare.py --seeds: TOST margin on the final test loss
     aligned: Tolerances
     independent: Tolerances
+    lockstep: LockstepTolerances
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class Spec:
     train: TrainSpec
     parity: ParitySpec
     quick: dict[str, Any]
+    probe: dict[str, Any]
 
     @property
     def input_dim(self) -> int:
@@ -129,7 +143,16 @@ class Spec:
         }
 
     def tolerances(self, mode: str) -> Tolerances:
-        return getattr(self.parity, mode)
+        """The curve tolerances of `mode`; lockstep's curves are judged as aligned ones."""
+        return getattr(self.parity, "aligned" if mode == "lockstep" else mode)
+
+    def lockstep_tolerance(self) -> float:
+        """The largest relative per-step difference lockstep allows in this spec's dtype."""
+        return getattr(self.parity.lockstep, self.train.dtype)
+
+    def probe_spec(self) -> Spec:
+        """This spec with the [probe] overrides: the float64 lockstep probe of every compare.py run."""
+        return spec_from_dict(self.to_dict(), list(self.probe.items()))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -298,6 +321,7 @@ def _validate(spec: Spec) -> None:
     _check("train.epochs", t.epochs > 0, t.epochs, "must be >= 1")
     _check("train.seed", t.seed >= 0, t.seed, "must be >= 0")
     _check("train.max_loss", t.max_loss > 0, t.max_loss, "must be > 0")
+    _check("train.dtype", t.dtype in DTYPES, t.dtype, f"allowed: {', '.join(DTYPES)}")
     _check(
         "parity.min_test_accuracy",
         0 <= p.min_test_accuracy <= 1,
@@ -307,7 +331,7 @@ def _validate(spec: Spec) -> None:
     for name in ("equivalence_accuracy", "equivalence_loss"):
         value = getattr(p, name)
         _check(f"parity.{name}", value > 0, value, "must be > 0")
-    for mode in MODES:
+    for mode in (*CALIBRATED_MODES, "lockstep"):
         for name, value in dataclasses.asdict(getattr(p, mode)).items():
             _check(f"parity.{mode}.{name}", value > 0, value, "must be > 0")
 
@@ -349,16 +373,16 @@ def spec_from_dict(raw: dict[str, Any], overrides: Iterable[str | tuple[str, Any
     raw = json.loads(json.dumps(raw))  # a deep copy that also turns tuples into lists
     for item in overrides:
         _apply(raw, *(parse_override(item) if isinstance(item, str) else item))
-    unknown = sorted(set(raw) - {*SECTIONS, "parity", "quick"})
+    known = [*SECTIONS, "parity", "quick", "probe"]
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise SpecError(
-            f"unknown spec section [{unknown[0]}]: sections are {', '.join([*SECTIONS, 'parity', 'quick'])}."
-        )
+        raise SpecError(f"unknown spec section [{unknown[0]}]: sections are {', '.join(known)}.")
     parts = {name: _coerce(cls, name, raw.get(name, {})) for name, cls in SECTIONS.items()}
     spec = Spec(
         **parts,
         parity=_coerce(ParitySpec, "parity", raw.get("parity", {})),
         quick=dict(raw.get("quick", {})),
+        probe=dict(raw.get("probe", {})),
     )
     _validate(spec)
     return spec

@@ -14,7 +14,8 @@ import pytest
 from parity.calibrate import K, suggest
 from parity.checks import Check, parity_checks, verdict
 from shared.results import Result, Scores, epoch_row, new_result
-from shared.spec import MODES, Spec, load_spec
+from shared.spec import CALIBRATED_MODES as MODES
+from shared.spec import Spec, load_spec
 
 CALIBRATION = Path(__file__).resolve().parents[1] / "parity" / "calibration.json"
 CONFIGS = ("default", "quick")

@@ -38,7 +38,7 @@ def preprocess(spec: Spec, augment: bool, generator: torch.Generator | None = No
     return v2.Compose(
         [
             # x / 255, bit-equal to Keras's Rescaling(1 / 255)
-            v2.ToDtype(torch.float32, scale=True),
+            v2.ToDtype(getattr(torch, spec.train.dtype), scale=True),
             *([warp] if augment else []),  # on [0, 1], so that the fill is black
             v2.Normalize(mean=[spec.data.mean], std=[spec.data.std]),
         ]
@@ -67,6 +67,7 @@ class BatchLoader:
 
     def __init__(self, dataset: TensorDataset, batch_sampler: BatchSampler, transform):
         self.dataset, self.batch_sampler, self.transform = dataset, batch_sampler, transform
+        self.observe = None  # in lockstep: called with each stage's transform and output
 
     def __len__(self) -> int:  # batches per epoch, as len(DataLoader)
         return len(self.batch_sampler)
@@ -74,7 +75,13 @@ class BatchLoader:
     def __iter__(self):
         for indices in self.batch_sampler:
             images, labels = self.dataset[indices]
-            yield self.transform(images), labels
+            if self.observe is None:
+                yield self.transform(images), labels
+                continue
+            for transform in self.transform.transforms:  # what Compose does, each stage recorded
+                images = transform(images)
+                self.observe(transform, images)
+            yield images, labels
 
 
 class EpochOrders(Sampler):

@@ -13,6 +13,19 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 INITIALIZERS = {"glorot_uniform": nn.init.xavier_uniform_, "zeros": nn.init.zeros_}
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout that, in lockstep, applies the keep-mask it is given (shared/lockstep.py) instead of
+    drawing one. Used in every mode, so that lockstep checks the layer every run trains with."""
+
+    keep: torch.Tensor | None = None  # (B, units) of 1.0 and 0.0, set before each training step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.keep is None:
+            return super().forward(x)
+        # the mask, then the 1 / (1 - p) scale, in the order Keras's side multiplies them
+        return x * self.keep * (1.0 / (1.0 - self.p))
+
+
 class MLP(nn.Module):
     """The spec's MLP; its Linear layers start from the spec's initializers, not torch's defaults."""
 
@@ -26,7 +39,7 @@ class MLP(nn.Module):
             layers += [
                 nn.Linear(fan_in, units),
                 ACTIVATIONS[model.activation](),
-                nn.Dropout(model.dropout),
+                Dropout(model.dropout),
             ]
             fan_in = units
         layers.append(nn.Linear(fan_in, data.num_classes))  # logits: CrossEntropyLoss takes logits
@@ -42,6 +55,9 @@ class MLP(nn.Module):
     def linears(self) -> list[nn.Linear]:
         return [m for m in self.layers if isinstance(m, nn.Linear)]
 
+    def dropouts(self) -> list[Dropout]:
+        return [m for m in self.layers if isinstance(m, Dropout)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
@@ -53,11 +69,20 @@ def build_model(spec: Spec) -> MLP:
 
 @torch.no_grad()
 def load_initial_weights(model: MLP, weights: list[np.ndarray]) -> None:
-    """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out)."""
+    """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out), in the model's dtype."""
     for layer, kernel, bias in zip(model.linears(), weights[::2], weights[1::2]):
         # [weight-layout] Keras keeps a kernel (fan_in, fan_out), nn.Linear a weight (fan_out, fan_in)
         layer.weight.copy_(torch.from_numpy(kernel.T.copy()))
         layer.bias.copy_(torch.from_numpy(bias))
+
+
+def parameters_in_keras_layout(model: MLP) -> list[torch.Tensor]:
+    """[kernel_0, bias_0, ...] as Keras holds them: each weight transposed to (fan_in, fan_out)."""
+    return [t for layer in model.linears() for t in (layer.weight.T, layer.bias)]
+
+
+def gradients_in_keras_layout(model: MLP) -> list[torch.Tensor]:
+    return [t for layer in model.linears() for t in (layer.weight.grad.T, layer.bias.grad)]
 
 
 def count_params(model: nn.Module) -> int:

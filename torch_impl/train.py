@@ -17,6 +17,7 @@ from shared.align import epoch_orders, initial_weights
 from shared.results import (
     Diverged,
     EpochRow,
+    Result,
     Scores,
     check_divergence,
     epoch_row,
@@ -28,6 +29,7 @@ from torch_impl.audit import describe_pipeline
 from torch_impl.data import make_eval_data, make_train_data
 from torch_impl.device import describe, select_device
 from torch_impl.evaluate import evaluate
+from torch_impl.lockstep import Lockstep
 from torch_impl.model import build_model, load_initial_weights
 
 
@@ -40,20 +42,27 @@ def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
         eps=t.epsilon,
         fused=True,  # one kernel per step, not a dozen ops per tensor: 0.1-0.2 s less per epoch here
     )
-    # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat):
-    # the same update needs torch's eps = epsilon / sqrt(1 - beta2^t) at step t, set before each step.
+    # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat),
+    # and Keras's bias correction uses its betas in the variables' dtype: set torch's eps and lr
+    # before each step so that its update is Keras's (keras_update).
     for group in optimizer.param_groups:
-        group["keras_epsilon"], group["keras_step"] = t.epsilon, 0
-    optimizer.register_step_pre_hook(keras_epsilon)
+        group["keras_lr"], group["keras_epsilon"], group["keras_step"] = t.lr, t.epsilon, 0
+    optimizer.register_step_pre_hook(keras_update)
     return optimizer
 
 
-def keras_epsilon(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
-    """Before step t: eps = epsilon / sqrt(1 - beta2^t), which makes torch's Adam update Keras's."""
+def keras_update(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    """Before step t: torch's Adam takes lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps); Keras's
+    takes lr * sqrt(1 - b2'^t) / (1 - b1'^t) * m / (sqrt(v) + epsilon), with b' the betas rounded to
+    the variables' dtype. Equal with eps = epsilon / sqrt(1 - b2^t) and lr rescaled as below."""
     for group in optimizer.param_groups:
-        group["keras_step"] += 1
-        beta2 = group["betas"][1]
-        group["eps"] = group["keras_epsilon"] / math.sqrt(1 - beta2 ** group["keras_step"])
+        group["keras_step"] = t = group["keras_step"] + 1
+        beta1, beta2 = group["betas"]
+        dtype = group["params"][0].dtype
+        keras_beta1, keras_beta2 = (torch.tensor(b, dtype=dtype).item() for b in (beta1, beta2))
+        correction = math.sqrt(1 - keras_beta2**t) / (1 - keras_beta1**t)
+        group["lr"] = group["keras_lr"] * correction * (1 - beta1**t) / math.sqrt(1 - beta2**t)
+        group["eps"] = group["keras_epsilon"] / math.sqrt(1 - beta2**t)
 
 
 def make_loss() -> nn.CrossEntropyLoss:
@@ -62,19 +71,26 @@ def make_loss() -> nn.CrossEntropyLoss:
 
 
 def train_epoch(
-    model, loader, optimizer, loss_fn, device, progress, spec: Spec, epoch: int
+    model, loader, optimizer, loss_fn, device, progress, spec: Spec, epoch: int, lockstep=None
 ) -> tuple[float, float]:
     """One pass; returns what Keras's fit reports: the sample-weighted mean loss and accuracy of the
-    training batches, each measured in the forward pass that trained on it (dropout on)."""
+    training batches, each measured in the forward pass that trained on it (dropout on). In
+    lockstep, `lockstep` feeds the shared dropout masks in and records every step."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch, (images, labels) in enumerate(loader, 1):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if lockstep:
+            lockstep.begin_step(batch, images, labels)
         optimizer.zero_grad()
         logits = model(images)
         loss = loss_fn(logits, labels)  # mean over the samples in this batch, as Keras's loss
         loss.backward()
+        if lockstep:
+            lockstep.after_backward(logits, loss)
         optimizer.step()
+        if lockstep:
+            lockstep.after_update()
         total_loss += loss.item() * len(labels)  # [reported-loss] fit's sample-weighted mean
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
@@ -86,11 +102,21 @@ def train_epoch(
 
 
 def train(
-    model, optimizer, loss_fn, train_loader, val_loader, spec: Spec, device, quiet: bool = False
+    model,
+    optimizer,
+    loss_fn,
+    train_loader,
+    val_loader,
+    spec: Spec,
+    device,
+    quiet: bool = False,
+    lockstep=None,
 ) -> list[EpochRow]:
     """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each."""
     history: list[EpochRow] = []
     for epoch in range(1, spec.train.epochs + 1):
+        if lockstep:
+            lockstep.begin_epoch(epoch)
         start = time.perf_counter()
         with tqdm(
             total=len(train_loader.dataset),
@@ -102,7 +128,7 @@ def train(
         ) as progress:
             try:
                 train_loss, train_accuracy = train_epoch(
-                    model, train_loader, optimizer, loss_fn, device, progress, spec, epoch
+                    model, train_loader, optimizer, loss_fn, device, progress, spec, epoch, lockstep
                 )
             except Diverged as err:
                 err.history = history
@@ -121,6 +147,58 @@ def train(
     return history
 
 
+def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=None) -> Result:
+    """Build the pipeline from `spec`, train it in `mode`, evaluate it: the run's Result. With a
+    stopwatch, its phases are timed and the pipeline described for the audit first (args.audit)."""
+    # initial weights (independent mode), dropout; the loaders seed the rest
+    torch.manual_seed(spec.train.seed)
+    versions = {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+    }
+    result = new_result("torch", spec.to_dict(), mode, align_seed, versions, describe(device))
+    dtype = getattr(torch, spec.train.dtype)
+    model = build_model(spec).to(device, dtype)
+    optimizer, loss_fn = make_optimizer(model, spec), make_loss()
+    train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
+    val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
+    if stopwatch and args.audit:  # the pipeline as built, before aligned mode replaces weights and order
+        rows = describe_pipeline(
+            spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
+        )
+        write_json(args.audit, rows)
+        if args.audit_only:
+            return None
+    lockstep = None
+    if mode in ("aligned", "lockstep"):
+        load_initial_weights(model, initial_weights(spec, align_seed))
+        orders = epoch_orders(len(splits.y_train), spec.train.epochs, align_seed)
+        train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders, device)
+        if mode == "lockstep":
+            lockstep = Lockstep(spec, align_seed, orders, model, train_loader)
+
+    start = time.perf_counter()
+    lap = stopwatch.lap if stopwatch else lambda phase: None
+    lap("setup")  # the data, the model, the audit
+    try:
+        result.history = train(
+            model, optimizer, loss_fn, train_loader, val_loader, spec, device, args.quiet, lockstep
+        )
+        lap("training")
+        test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
+        test_loss, test_accuracy, confusion = evaluate(model, test_loader, device)
+        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
+        lap("evaluation")
+    except Diverged as err:
+        result.status, result.message, result.history = "diverged", str(err), err.history
+    result.total_seconds = time.perf_counter() - start
+    result.steps = lockstep.records if lockstep else []
+    if stopwatch:
+        result.phases = stopwatch.phases
+    return result, model
+
+
 def main(argv=None) -> int:
     stopwatch = cli.Stopwatch()
     args = cli.side_parser("python -m torch_impl.train").parse_args(argv)
@@ -129,54 +207,21 @@ def main(argv=None) -> int:
         device = select_device(args.device)
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
-    # initial weights (independent mode), dropout; the loaders seed the rest
-    torch.manual_seed(spec.train.seed)
     if device.type == "cpu":
         # One intra-op thread. Classic: the DataLoader workers want the cores. Batched, measured on 2
         # cores: two threads ran an epoch in 1.0-1.1 s idle, one in 1.3 s; but while another process
         # kept a core busy, two threads waited on each other, 3-17 s an epoch, and one took 1.2-1.6 s.
         torch.set_num_threads(1)
-    versions = {
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-    }
-    result = new_result(
-        "torch", spec.to_dict(), args.mode, args.align_seed, versions, describe(device)
-    )
-    print(f"torch: training on {result.device} ({args.mode} mode)", flush=True)
-
-    model = build_model(spec).to(device)
-    optimizer, loss_fn = make_optimizer(model, spec), make_loss()
-    train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
-    val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
-    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
-        rows = describe_pipeline(
-            spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
-        )
-        write_json(args.audit, rows)
-        if args.audit_only:
-            return cli.EXIT_OK
-    if args.mode == "aligned":
-        load_initial_weights(model, initial_weights(spec, args.align_seed))
-        orders = epoch_orders(len(splits.y_train), spec.train.epochs, args.align_seed)
-        train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders, device)
-
-    start = time.perf_counter()
-    stopwatch.lap("setup")  # the data, the model, the audit
-    try:
-        result.history = train(
-            model, optimizer, loss_fn, train_loader, val_loader, spec, device, args.quiet
-        )
-        stopwatch.lap("training")
-        test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
-        test_loss, test_accuracy, confusion = evaluate(model, test_loader, device)
-        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
-        stopwatch.lap("evaluation")
-    except Diverged as err:
-        result.status, result.message, result.history = "diverged", str(err), err.history
-    result.total_seconds = time.perf_counter() - start
-    result.phases = stopwatch.phases
+    spec = cli.lockstep_spec(spec, args.mode)
+    print(f"torch: training on {describe(device)} ({args.mode} mode)", flush=True)
+    if args.probe:  # the float64 lockstep probe, before the run itself
+        probe, _ = run(cli.lockstep_spec(spec.probe_spec(), "lockstep"), splits, "lockstep",
+                       args.align_seed, device, cli.quiet(args))
+        write_json(args.probe, probe)
+    outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
+    if outcome is None:
+        return cli.EXIT_OK
+    result, model = outcome
     return cli.finish(result, args, lambda path: torch.save(model.state_dict(), path))
 
 

@@ -1,0 +1,133 @@
+"""Lockstep: the shared draws go in through the pipeline's seams, and every step is recorded.
+
+fit calls the Lockstep callback before and after each training step (compile with
+steps_per_execution=1). Before the step it sets the augmentation parameters (RandomAffine's `given`)
+and the dropout masks (Dropout's `keep`), and fingerprints the step's stages by running the model's
+own layers on the batch: the preprocessing layers one at a time, the forward pass and its gradients.
+After the step it records the loss fit trained on (BatchLoss) and the updated parameters.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_impl.augment import RandomAffine
+from keras_impl.model import Dropout
+from shared.lockstep import LockstepDraws, fingerprint, order_digest, parameter_names
+from shared.results import StepRecord
+from shared.spec import Spec
+
+STAGES = {
+    keras.layers.Rescaling: "rescaled",
+    RandomAffine: "augmented",
+    keras.layers.Normalization: "normalized",
+}
+
+
+class BatchLoss(keras.metrics.Metric):
+    """The loss of the last training batch, from the logits fit trained on (fit's own `loss` is the
+    running mean over the epoch)."""
+
+    def __init__(self, loss_fn, name="batch_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.loss_fn = loss_fn
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.value.assign(ops.cast(self.loss_fn(y_true, y_pred), self.value.dtype))
+
+    def result(self):
+        return self.value
+
+
+def gradients(model: keras.Model, loss_fn, images, labels):
+    """(logits, loss, gradients of the trainable variables) of one training forward pass. Keras has
+    no backend-neutral gradient call; each backend's own, as its custom-training-loop guide does."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = loss_fn(labels, logits)
+        return logits, loss, tape.gradient(loss, model.trainable_variables)
+    if backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def forward(trainable):
+            logits, _ = model.stateless_call(trainable, non_trainable, images, training=True)
+            return loss_fn(labels, logits), logits
+
+        trainable = [v.value for v in model.trainable_variables]
+        (loss, logits), grads = jax.value_and_grad(forward, has_aux=True)(trainable)
+        return logits, loss, grads
+    import torch
+
+    logits = model(images, training=True)
+    loss = loss_fn(labels, logits)
+    return logits, loss, torch.autograd.grad(loss, [v.value for v in model.trainable_variables])
+
+
+def numpy(tensor) -> np.ndarray:
+    return ops.convert_to_numpy(tensor)
+
+
+class Lockstep(keras.callbacks.Callback):
+    """The draws of one lockstep run, fed to the model before each step, and the per-step records."""
+
+    def __init__(self, spec: Spec, seed: int, orders: np.ndarray, images, labels, loss_fn):
+        super().__init__()
+        self.draws, self.orders = LockstepDraws(spec, seed), orders
+        self.images, self.labels, self.loss_fn = images, labels, loss_fn
+        self.batch_size, self.names = spec.train.batch_size, parameter_names(spec)
+        self.records: list[StepRecord] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        start, n = batch * self.batch_size, self.orders.shape[1]
+        ids = self.orders[self.epoch, start : start + self.batch_size]
+        size = len(ids)
+        preprocessing = self.model.get_layer("preprocessing")
+        for layer in preprocessing.layers:
+            if isinstance(layer, RandomAffine):
+                params = self.draws.augment(self.epoch, start, size, n)
+                layer.given.assign(padded(params, self.batch_size, layer.given.dtype))
+        dropouts = [layer for layer in self.model.layers if isinstance(layer, Dropout)]
+        for layer, keep in zip(dropouts, self.draws.keep(self.epoch, batch, size), strict=True):
+            layer.keep.assign(padded(keep, self.batch_size, layer.keep.dtype))
+
+        images, labels = self.images[ids], self.labels[ids]
+        stages = {}
+        x = images
+        for layer in preprocessing.layers:  # the model's own preprocessing, one stage at a time
+            x = layer(x, training=True)
+            stages[STAGES[type(layer)]] = fingerprint(numpy(x))
+        stages["batch"] = fingerprint(numpy(x))
+        logits, loss, grads = gradients(self.model, self.loss_fn, images, labels)
+        stages["logits"] = fingerprint(numpy(logits))
+        stages["loss"] = []  # after the step: the loss fit trained on
+        for name, grad in zip(self.names, grads, strict=True):
+            stages[f"grad/{name}"] = fingerprint(numpy(grad))
+        digest = order_digest(ids, labels)
+        self.step = StepRecord(self.epoch + 1, len(self.records) + 1, digest, stages)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float(logs["batch_loss"])
+        self.step.stages["loss"] = [loss, abs(loss)]
+        for name, variable in zip(self.names, self.model.trainable_variables, strict=True):
+            self.step.stages[f"param/{name}"] = fingerprint(numpy(variable.value))
+        self.records.append(self.step)
+
+
+def padded(values: np.ndarray, rows: int, dtype) -> np.ndarray:
+    """`values` padded with ones to `rows` rows: the variables hold a full batch, a partial last
+    batch uses its first rows."""
+    out = np.ones((rows, *values.shape[1:]), dtype=np.float64)
+    out[: len(values)] = values
+    return out.astype(dtype)

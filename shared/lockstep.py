@@ -1,0 +1,86 @@
+"""What `--mode lockstep` shares beyond aligned mode's weights and order (shared/align.py): every
+random draw of the run, and the per-step records both sides write.
+
+The draws are made here, in numpy, from the run's seed: the augmentation parameters of every sample
+of every epoch and the dropout keep-masks of every step. Each side's own augmentation and dropout
+layers take them through a seam (`draw_params`, `keep`) in place of their own generators.
+
+Each record is a fingerprint of every stage of one training step, in pipeline order (the batch's
+sample ids, the batch after each preprocessing stage, the logits, the loss, each gradient, each
+parameter after the update), so that compare.py can name the first step and the first stage that
+differ. A fingerprint is (projection on a fixed random unit vector, norm): two tensors with
+fingerprints that agree to a relative 1e-10 agree to that, short of a difference orthogonal to a
+random direction, which has probability zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import numpy as np
+
+from shared.spec import Spec
+
+# The augmentation parameters of one sample: angle (degrees), tx, ty (whole pixels), scale.
+AUGMENT_COLUMNS = ("angle", "tx", "ty", "scale")
+
+
+class LockstepDraws:
+    """The run's random draws, by (epoch, position in that epoch's order) and by (epoch, step)."""
+
+    def __init__(self, spec: Spec, seed: int):
+        self.spec, self.seed = spec, seed
+
+    @functools.lru_cache(maxsize=2)
+    def _augment_epoch(self, epoch: int, n: int) -> np.ndarray:
+        a, d = self.spec.augment, self.spec.data
+        rng = np.random.default_rng([self.seed, 2, epoch])
+        max_dx, max_dy = a.translate * d.width, a.translate * d.height
+        return np.stack(
+            [
+                rng.uniform(-a.degrees, a.degrees, n),
+                # whole pixels, rounded half to even as torchvision's round() and Keras's ops.round
+                np.round(rng.uniform(-max_dx, max_dx, n)),
+                np.round(rng.uniform(-max_dy, max_dy, n)),
+                rng.uniform(*a.scale, n),
+            ],
+            axis=1,
+        )
+
+    def augment(self, epoch: int, start: int, size: int, n: int) -> np.ndarray:
+        """(size, 4) float64: the parameters of positions start..start+size of epoch `epoch`
+        (0-based) of an n-sample epoch."""
+        return self._augment_epoch(epoch, n)[start : start + size]
+
+    def keep(self, epoch: int, step: int, size: int) -> list[np.ndarray]:
+        """One (size, units) keep-mask (1.0 kept, 0.0 dropped) per hidden layer, for step `step`
+        (0-based) of epoch `epoch`: kept with probability 1 - rate, as Dropout keeps."""
+        m = self.spec.model
+        rng = np.random.default_rng([self.seed, 3, epoch, step])
+        return [(rng.random((size, units)) >= m.dropout).astype(np.float64) for units in m.hidden]
+
+
+@functools.lru_cache(maxsize=64)
+def _direction(size: int) -> np.ndarray:
+    r = np.random.default_rng([4, size]).standard_normal(size)
+    return r / np.linalg.norm(r)
+
+
+def fingerprint(values) -> list[float]:
+    """[projection on a fixed random unit vector, norm] of an array, in float64. Give tensors in the
+    same layout on both sides (Keras's: images (B, 28, 28, 1) or flat, kernels (fan_in, fan_out))."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    return [float(x @ _direction(x.size)), float(np.sqrt(x @ x))]
+
+
+def order_digest(indices, labels) -> str:
+    """A digest of one batch's sample ids and labels, in order."""
+    ids = np.asarray(indices, dtype=np.int64).tobytes()
+    return f"{zlib.crc32(ids + np.asarray(labels, dtype=np.int64).tobytes()):08x}"
+
+
+def parameter_names(spec: Spec) -> list[str]:
+    """kernel_0, bias_0, kernel_1, ...: both sides' trainable parameters, in Keras's layout."""
+    layers = len(spec.model.hidden) + 1
+    return [f"{kind}_{i}" for i in range(layers) for kind in ("kernel", "bias")]
