@@ -4,6 +4,10 @@
     python compare.py --quick          # a smoke run, well under a minute
     python compare.py --torch-set train.lr=1e-2 --quick   # a one-sided change: the verdict must fail
     python compare.py --seeds 5 --quick   # 5 runs per side, equivalence by TOST (parity/seeds.py)
+    python compare.py --mode lockstep --dtype float64   # every draw shared, every step compared
+
+Every run starts with the audit of both pipelines and a float64 lockstep probe (a small subset, two
+epochs, every step compared), then trains in the chosen mode.
 
 Exit status: 0 every parity check passed; 1 a check failed; 2 a usage, spec or data error;
 3 a side crashed.
@@ -17,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from parity import audit, runner, seeds
+from parity import audit, lockstep, runner, seeds
 from parity.checks import parity_checks, verdict
 from parity.report import plot_curves, terminal_summary, write_report
 from shared.cli import add_spec_options, spec_overrides
@@ -36,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=MODES,
         default=None,  # aligned; with --seeds, independent
         help="aligned (the default of a single run): same initial weights and sample order on both "
-        "sides; independent (the default with --seeds): nothing shared but the spec and the seed",
+        "sides; independent (the default with --seeds): nothing shared but the spec and the seed; "
+        "lockstep: aligned plus every augmentation and dropout draw, every step compared",
     )
     parser.add_argument(
         "--keras-set",
@@ -112,6 +117,8 @@ def side_options(args: argparse.Namespace, side_sets: list[str], out: Path) -> l
         *[f"--set={item}" for item in [*spec_overrides(args), *side_sets]],
         # every run describes its pipeline first, in its own process, for the audit
         *("--audit", str(out.with_name(f"{out.stem}-audit.json"))),
+        # then runs the float64 lockstep probe (with --seeds: the first seed's runs only)
+        *(("--probe", str(out.with_name(f"{out.stem}-probe.json"))) if args.probe else ()),
     ]
 
 
@@ -120,7 +127,8 @@ def audit_only(
 ) -> int:
     """compare.py --audit: each side describes its pipeline and trains nothing."""
     for side, side_sets in sets.items():
-        options = [*side_options(args, side_sets, out_dir / f"{side}.json"), "--audit-only"]
+        audit_args = argparse.Namespace(**{**vars(args), "probe": False})
+        options = [*side_options(audit_args, side_sets, out_dir / f"{side}.json"), "--audit-only"]
         run = runner.run_side(side, options)
         if run.returncode != 0:
             print(
@@ -144,6 +152,7 @@ def audit_only(
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.probe = True
     os.environ["KERAS_BACKEND"] = args.keras_backend  # read by the Keras side's process at import
     if args.seeds is not None or args.resume:
         return seeds.run_command(args, argv, vars(parse_args([])), side_options, new_run_dir)
@@ -205,9 +214,18 @@ def main(argv=None) -> int:
     if descriptions:
         asked = {side: audit.asked_keys(side_sets) for side, side_sets in sets.items()}
         rows = audit.classify(descriptions["keras"], descriptions["torch"], asked)
-    checks = ([audit.audit_check(rows)] if rows else []) + parity_checks(
-        keras, torch, spec, args.mode
-    )
+    probe = lockstep.read_probe({side: out_dir / f"{side}-probe.json" for side in SIDES}, spec)
+    main_steps = None
+    if args.mode == "lockstep" and keras and torch:
+        main_steps = lockstep.compare_steps(keras, torch, spec)
+    checks = [
+        *([audit.audit_check(rows)] if rows else []),
+        lockstep.lockstep_check(probe, "lockstep probe")
+        if probe
+        else lockstep.missing_probe_check(),
+        *parity_checks(keras, torch, spec, args.mode),
+        *([lockstep.lockstep_check(main_steps, "lockstep")] if main_steps else []),
+    ]
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
     notes += [f"the {side} side refused its arguments: nothing after it ran" for side in refused]
@@ -231,8 +249,21 @@ def main(argv=None) -> int:
             "audit": [r.to_dict() for r in rows],
         },
     )
-    write_report(out_dir / "report.md", keras, torch, checks, line, args.mode, command, notes, rows)
+    comparisons = {"probe": probe, "lockstep": main_steps}
+    write_report(
+        out_dir / "report.md",
+        keras,
+        torch,
+        checks,
+        line,
+        args.mode,
+        command,
+        notes,
+        rows,
+        {what: c for what, c in comparisons.items() if c},
+    )
     plot_curves(out_dir / "curves.png", keras, torch, spec, args.mode)
+    lockstep.plot_steps(out_dir / "lockstep.png", comparisons)
 
     if rows:
         print(f"\n{audit.summary_line(rows)}")
@@ -243,6 +274,8 @@ def main(argv=None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"{line}\nreport: {out_dir / 'report.md'}  curves: {out_dir / 'curves.png'}")
+    if probe is None and not crashed and not refused:
+        print("note: the lockstep probe left no records: see the sides' output above")
     if refused:
         return EXIT_USAGE
     if crashed:

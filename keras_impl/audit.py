@@ -9,7 +9,7 @@ import os
 import keras
 import numpy as np
 
-from keras_impl.model import count_params
+from keras_impl.model import Dropout, count_params
 from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row
 from shared.spec import Spec
 
@@ -82,7 +82,7 @@ def describe_pipeline(
             rows[f"model.bias_init{dense_count}"] = row(
                 bias_family(bias, fan_in), "measured on the built bias"
             )
-        elif isinstance(layer, keras.layers.Dropout):
+        elif isinstance(layer, Dropout):
             dropout_count += 1
             rows[f"model.dropout{dropout_count}"] = row(layer.rate, "Dropout.rate")
         else:
@@ -155,7 +155,8 @@ def describe_pipeline(
 
     rows["loop.epochs"] = row(spec.train.epochs, "spec.train.epochs, which fit is given")
 
-    weights_dtype = model.weights[0].dtype if model.weights else keras.config.floatx()
+    trainable = model.trainable_weights
+    weights_dtype = trainable[0].dtype if trainable else keras.config.floatx()
     rows["numerics.dtype"] = row(str(weights_dtype), "the weights' dtype")
     rows["numerics.device"] = row(device, "the device the run chose")
     backend = keras.backend.backend()

@@ -122,7 +122,10 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     """Build the pipeline from `spec`, train it in `mode`, evaluate it: (the run's Result, the model).
     With a stopwatch, its phases are timed and the pipeline described for the audit first."""
     backend = keras.backend.backend()
-    keras.config.set_floatx(spec.train.dtype)  # before anything is built: layers take it then
+    # before anything is built: layers take their dtype then. The policy too: Keras keeps the first
+    # one it made, from the floatx of that moment.
+    keras.config.set_floatx(spec.train.dtype)
+    keras.config.set_dtype_policy(spec.train.dtype)
     _set_random_seed(spec.train.seed, backend)  # initial weights (independent mode), dropout
     versions = {
         "keras_backend": backend,
@@ -196,8 +199,8 @@ def main(argv=None) -> int:
         importlib.import_module("jax").config.update("jax_enable_x64", True)
     print(f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True)
     if args.probe:  # the float64 lockstep probe, before the run itself
-        probe_spec = cli.lockstep_spec(spec.probe_spec(), "lockstep")
-        probe, _ = run(probe_spec, splits, "lockstep", args.align_seed, device, cli.quiet(args))
+        probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
+        probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
         write_json(args.probe, probe)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:

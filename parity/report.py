@@ -6,6 +6,7 @@ from pathlib import Path
 
 from parity.audit import audit_table
 from parity.checks import Check
+from parity.lockstep import Comparison, steps_table
 from shared.results import SIDES, Result, epoch_table, write_atomically
 from shared.spec import Spec
 
@@ -27,9 +28,14 @@ def terminal_summary(keras: Result | None, torch: Result | None, checks: list[Ch
     for c in checks:
         # a floor's detail already says both numbers
         shown = c.measured is not None and not c.at_least
-        measured = f"{c.measured:.4f} (tolerance {c.tolerance:.4f}) " if shown else ""
+        measured = f"{number(c.measured)} (tolerance {number(c.tolerance)}) " if shown else ""
         rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
     return "\n".join(rows)
+
+
+def number(value: float) -> str:
+    """Four decimals, or two significant digits for the tiny figures lockstep measures."""
+    return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2g}"
 
 
 def phases_line(result: Result) -> str:
@@ -57,10 +63,9 @@ def test_table(keras: Result | None, torch: Result | None) -> str:
 def checks_table(checks: list[Check]) -> str:
     lines = ["| check | measured | tolerance | result | detail |", "|---|---|---|---|---|"]
     for c in checks:
-        measured = "-" if c.measured is None else f"{c.measured:.4f}"
-        lines.append(
-            f"| {c.name} | {measured} | {c.tolerance:.4f} | {'pass' if c.passed else 'FAIL'} | {c.detail} |"
-        )
+        measured = "-" if c.measured is None else number(c.measured)
+        result = "pass" if c.passed else "FAIL"
+        lines.append(f"| {c.name} | {measured} | {number(c.tolerance)} | {result} | {c.detail} |")
     return "\n".join(lines)
 
 
@@ -74,6 +79,7 @@ def write_report(
     command: str,
     notes: list[str],
     audit_rows: list | None = None,
+    lockstep: dict[str, Comparison] | None = None,
 ) -> None:
     versions = "; ".join(
         f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.versions.items()))
@@ -90,6 +96,7 @@ def write_report(
                 if audit_rows
                 else []
             ),
+            *lockstep_sections(lockstep or {}),
             "## Per epoch (K-T = Keras - PyTorch)",
             epoch_table(
                 {side: r.history for side, r in zip(SIDES, (keras, torch)) if r}, markdown=True
@@ -107,6 +114,31 @@ def write_report(
         ]
     )
     write_atomically(path, (text + "\n").encode())
+
+
+def lockstep_sections(comparisons: dict[str, Comparison]) -> list[str]:
+    """Each lockstep comparison (the probe; a lockstep run): where the sides first differ, if they
+    do, and the largest relative difference of each quantity over the steps."""
+    if not comparisons:
+        return []
+    parts = ["## Lockstep: every step compared, stage by stage", "![per-step losses](lockstep.png)"]
+    for what, c in comparisons.items():
+        title = "The probe" if what == "probe" else "The lockstep run"
+        if c.first:
+            f = c.first
+            found = (
+                f"**First beyond the tolerance {c.tolerance:g}: {f.describe()}** "
+                f"(keras {f.keras}, torch {f.torch})."
+            )
+        else:
+            found = f"Every step agrees within {c.tolerance:g}."
+        notes = "".join(f" Note: {note}." for note in c.notes)
+        parts += [
+            f"### {title} ({c.dtype}, {c.steps} steps)",
+            found + notes,
+            steps_table(c),
+        ]
+    return parts
 
 
 def plot_curves(

@@ -11,7 +11,7 @@ from pathlib import Path
 from shared.mnist import DataError
 from shared.results import Result, epoch_table, write_json
 from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
-from shared.splits import Splits, load_splits
+from shared.splits import Splits, first_training_images, load_splits
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
@@ -55,6 +55,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        help="shortcut for --set train.dtype=...: the dtype of weights, optimizer state and batches",
+    )
     parser.add_argument(
         "--device",
         choices=("auto", "cpu", "gpu"),
@@ -115,6 +120,7 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
 def spec_overrides(args: argparse.Namespace) -> list[str]:
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
     extra += [f"train.seed={args.seed}"] if args.seed is not None else []
+    extra += [f"train.dtype={args.dtype}"] if args.dtype is not None else []
     return [*args.overrides, *extra]
 
 
@@ -152,9 +158,12 @@ def lockstep_spec(spec: Spec, mode: str) -> Spec:
     return spec_from_dict(spec.to_dict(), [("data.workers", 0)])
 
 
-def quiet(args: argparse.Namespace) -> argparse.Namespace:
-    """`args` with no progress bars and nothing to describe: for the probe."""
-    return argparse.Namespace(**{**vars(args), "quiet": True, "audit": None})
+def probe_inputs(spec: Spec, splits: Splits, args: argparse.Namespace):
+    """(spec, splits, args) of the float64 lockstep probe of a run of `spec`: its [probe] overrides,
+    the first training images only, no progress bars, nothing to describe."""
+    probe = lockstep_spec(spec.probe_spec(), "lockstep")
+    quiet = argparse.Namespace(**{**vars(args), "quiet": True, "audit": None})
+    return probe, first_training_images(splits, probe.data.train_subset), quiet
 
 
 def finish(result: Result, args: argparse.Namespace, save_model) -> int:

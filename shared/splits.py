@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,3 +37,8 @@ def load_splits(spec: Spec, data_dir=None, download: bool = False) -> Splits:
         mnist.test_images,
         mnist.test_labels,
     )
+
+
+def first_training_images(splits: Splits, n: int) -> Splits:
+    """The splits with only the first n training images (all of them if there are fewer)."""
+    return replace(splits, x_train=splits.x_train[:n], y_train=splits.y_train[:n])

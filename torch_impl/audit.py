@@ -37,7 +37,7 @@ def describe_pipeline(
     rows["optimizer.learning_rate"] = row(group["lr"], "optimizer.param_groups[0]")
     rows["optimizer.betas"] = row(list(group["betas"]), "optimizer.param_groups[0]")
     hooks = [getattr(hook, "__name__", "") for hook in _step_pre_hooks(optimizer)]
-    bridged = "keras_epsilon" in group and "keras_epsilon" in hooks
+    bridged = "keras_epsilon" in group and "keras_update" in hooks
     rows["optimizer.epsilon"] = row(
         group["keras_epsilon"] if bridged else group["eps"], "optimizer.param_groups[0]"
     )
@@ -45,7 +45,7 @@ def describe_pipeline(
         "added to the raw sqrt(v); bias correction in the step size"
         if bridged
         else "added to the bias-corrected sqrt(v_hat)",
-        "the keras_epsilon step pre-hook and param group key"
+        "the keras_update step pre-hook (eps and lr per step) and param group keys"
         if bridged
         else "torch.optim.Adam's own update",
     )

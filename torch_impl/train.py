@@ -215,8 +215,8 @@ def main(argv=None) -> int:
     spec = cli.lockstep_spec(spec, args.mode)
     print(f"torch: training on {describe(device)} ({args.mode} mode)", flush=True)
     if args.probe:  # the float64 lockstep probe, before the run itself
-        probe, _ = run(cli.lockstep_spec(spec.probe_spec(), "lockstep"), splits, "lockstep",
-                       args.align_seed, device, cli.quiet(args))
+        probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
+        probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
         write_json(args.probe, probe)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
