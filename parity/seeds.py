@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from parity import audit
+from parity import audit, lockstep
 from parity.checks import Check
-from parity.report import checks_table
+from parity.report import checks_table, lockstep_sections
 from parity.runner import SideRun, run_side
 from parity.stats import CONFIDENCE, Equivalence, tost
 from shared.cli import spec_overrides
@@ -415,12 +415,16 @@ def write_outputs(
     commands: list[str],
     notes: list[str],
     audit_rows: list | None = None,
+    probe: lockstep.Comparison | None = None,
 ) -> tuple[bool, str, list[Equivalence], dict]:
     """Judge the runs and write report.md, parity.json and curves.png; (passed, verdict, ...)."""
     seeds = [r.seed for r in results["keras"]]
     checks, equivalences = judge(results, spec)
-    if audit_rows:
-        checks.insert(0, audit.audit_check(audit_rows))
+    probe_check = lockstep.lockstep_check(probe, "lockstep probe") if probe else None
+    checks[:0] = [
+        *([audit.audit_check(audit_rows)] if audit_rows else []),
+        probe_check or lockstep.missing_probe_check(),
+    ]
     passed, line = verdict_line(checks, equivalences, len(seeds), mode)
     by_side = {side: bands(runs) for side, runs in results.items()}
     write_json(
@@ -466,6 +470,7 @@ def write_outputs(
                 if audit_rows
                 else []
             ),
+            *lockstep_sections({"probe": probe} if probe else {}),
             "## Equivalence of the final test scores (two one-sided tests, Welch's t)",
             *(f"- **{e.metric}**: {e.sentence}" for e in equivalences),
             equivalence_table(equivalences) if equivalences else "-",
@@ -492,6 +497,7 @@ def write_outputs(
         equivalences,
         f"mnist-parity: Keras vs PyTorch over {len(seeds)} seeds, {mode} mode",
     )
+    lockstep.plot_steps(out_dir / "lockstep.png", {"probe": probe})
     return passed, line, equivalences, by_side
 
 
@@ -581,7 +587,9 @@ def run_command(
 
     def run_args(seed: int) -> argparse.Namespace:
         # run k: seed + k for the framework's draws; in aligned mode the shared weights and order too
-        return argparse.Namespace(**{**vars(args), "seed": seed, "align_seed": seed})
+        # the probe runs with the first seed only: it checks the code, not the seed
+        probe = seed == seeds[0]
+        return argparse.Namespace(**{**vars(args), "seed": seed, "align_seed": seed, "probe": probe})
 
     def options(side: str, seed: int, out: Path) -> list[str]:
         return [*side_options(run_args(seed), sets[side], out), "--quiet"]
@@ -627,8 +635,10 @@ def run_command(
         asked = {side: audit.asked_keys(side_sets) for side, side_sets in sets.items()}
         audit_rows = audit.classify(descriptions["keras"], descriptions["torch"], asked)
         print(audit.summary_line(audit_rows))
+    paths = {side: out_dir / RUNS / f"{side}-seed{seeds[0]}-probe.json" for side in SIDES}
+    probe = lockstep.read_probe(paths, spec)
     passed, line, equivalences, by_side = write_outputs(
-        out_dir, results, spec, args.mode, commands, notes, audit_rows
+        out_dir, results, spec, args.mode, commands, notes, audit_rows, probe
     )
     print(f"\n{band_table(by_side)}\n")
     for e in equivalences:
