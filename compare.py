@@ -220,9 +220,9 @@ def main(argv=None) -> int:
         main_steps = lockstep.compare_steps(keras, torch, spec)
     checks = [
         *([audit.audit_check(rows)] if rows else []),
-        lockstep.lockstep_check(probe, "lockstep probe")
-        if probe
-        else lockstep.missing_probe_check(),
+        *([lockstep.lockstep_check(probe, "lockstep probe")] if probe else []),
+        # a crashed side is named by its own check
+        *([lockstep.missing_probe_check()] if not probe and keras and torch else []),
         *parity_checks(keras, torch, spec, args.mode),
         *([lockstep.lockstep_check(main_steps, "lockstep")] if main_steps else []),
     ]

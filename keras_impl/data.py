@@ -15,7 +15,7 @@ from shared.spec import Spec
 def preprocess(spec: Spec, augment: bool, lockstep: bool = False) -> keras.Sequential:
     """uint8 -> float in [0, 1] -> (augment) -> (x - mean) / std, on a batch (B, 28, 28, 1). The model's
     first layers (model.py): they run where the model runs, on the GPU when there is one."""
-    # np.float64 constants: on TensorFlow, Keras turns a Python float into a float32 tensor first,
+    # [float64-constants] on TensorFlow, Keras turns a Python float into a float32 tensor first,
     # which in float64 would put 1/255, the mean and the variance 1e-8 off torchvision's.
     mean, std = np.float64(spec.data.mean), np.float64(spec.data.std)
     return keras.Sequential(

@@ -33,8 +33,8 @@ from shared.spec import Spec
 def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
     t = spec.train
     # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat);
-    # torch_impl/train.py bridges to this update. np.float64 betas: on TensorFlow, Keras turns a
-    # Python float into a float32 tensor first, which in float64 moves the bias correction by 1e-7.
+    # torch_impl/train.py bridges to this update. [float64-constants] np.float64 betas: on TensorFlow
+    # a Python float becomes a float32 tensor first, which in float64 moves the bias correction 1e-7.
     return keras.optimizers.Adam(
         learning_rate=t.lr,
         beta_1=np.float64(t.beta1),

@@ -118,10 +118,22 @@ BRIDGES = (
         "training loop",
         "Adam epsilon 1e-7, added to the raw sqrt(v)",
         "Adam eps 1e-8, added to the bias-corrected sqrt(v_hat)",
-        "epsilon 1e-7 on both; before step t torch's eps is set to epsilon / sqrt(1 - beta2^t)",
+        "epsilon 1e-7 on both; before step t torch's eps is set to epsilon / sqrt(1 - beta2^t), "
+        "and its lr rescaled to Keras's bias correction (betas in the variables' dtype)",
         ("keras_impl/train.py", "torch_impl/train.py"),
         ("optimizer.epsilon", "optimizer.epsilon_placement"),
         "the same epsilon in the other place changes the first steps by up to 0.7 lr",
+    ),
+    Bridge(
+        "float64-constants",
+        "numerics",
+        "on TensorFlow, a Python float becomes a float32 tensor first: in float64, 1/255, the "
+        "mean, the variance and Adam's betas are rounded to float32",
+        "Python floats stay float64",
+        "np.float64 constants on the Keras side",
+        ("keras_impl/data.py", "keras_impl/train.py"),
+        (),
+        "float64 runs part by 1e-7 at the first step, and lockstep cannot prove float64 parity",
     ),
     Bridge(
         "reported-loss",

@@ -7,6 +7,7 @@ already loaded when a Keras test imports TensorFlow. (compare.py runs each side 
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,24 @@ def compare_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def patched_copy():
+    """make(tmp_path, file, old, new): a copy of the repository in tmp_path/repo whose `file` has its
+    one occurrence of `old` replaced by `new` (a one-sided mistake, never a hook in the code)."""
+
+    def make(tmp_path: Path, file: str, old: str, new: str) -> Path:
+        root = tmp_path / "repo"
+        ignore = shutil.ignore_patterns("__pycache__", "data")
+        for package in ("keras_impl", "torch_impl", "parity", "shared"):
+            shutil.copytree(ROOT / package, root / package, ignore=ignore)
+        (root / "shared" / "data").symlink_to(ROOT / "shared" / "data")
+        shutil.copy(ROOT / "compare.py", root / "compare.py")
+        path = root / file
+        text = path.read_text()
+        assert text.count(old) == 1, f"{old!r} must occur once in {file}"
+        path.write_text(text.replace(old, new))
+        return root
+
+    return make

@@ -25,12 +25,15 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
         "curves.png",
         "keras-audit.json",
         "torch-audit.json",
+        "keras-probe.json",
+        "torch-probe.json",
+        "lockstep.png",
     }
     parity = json.loads((out / "parity.json").read_text())
     assert (
         parity["passed"]
         and all(c["passed"] for c in parity["checks"])
-        and len(parity["checks"]) == 9
+        and len(parity["checks"]) == 10
     )
     assert {"measured", "tolerance", "passed", "name"} <= set(parity["checks"][4])
     report = (out / "report.md").read_text()

@@ -1,0 +1,235 @@
+"""Lockstep: the same draws on both sides, every step compared, the first difference located.
+
+Real runs of both sides on real MNIST (each in its own process), then one-sided mistakes made in
+patched copies of the repository, each of which `compare.py --quick` must fail AND locate.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity.lockstep import compare_steps, lockstep_check
+from shared.lockstep import LockstepDraws, fingerprint
+from shared.results import read_result
+from shared.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = ["--set", "data.train_subset=600", "--epochs", "2", "--dtype", "float64"]
+
+
+def train(side: str, out: Path, *options: str, root: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [sys.executable, "-m", f"{side}_impl.train", "--quiet", "--out", str(out), *options]
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def lockstep_pair(tmp: Path, *options: str) -> dict:
+    results = {}
+    for side in ("keras", "torch"):
+        done = train(side, tmp / f"{side}.json", "--mode", "lockstep", *options)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        results[side] = read_result(tmp / f"{side}.json")
+    return results
+
+
+@pytest.fixture(scope="module")
+def float64_pair(tmp_path_factory):
+    """The probe's configuration, run as --mode lockstep: 600 images, 2 epochs, float64."""
+    return lockstep_pair(tmp_path_factory.mktemp("lockstep64"), *PROBE)
+
+
+def probe_spec():
+    return load_spec(["data.train_subset=600", "train.epochs=2", "train.dtype=float64"])
+
+
+def test_the_draws_follow_the_spec(spec):
+    draws = LockstepDraws(spec, seed=0)
+    params = draws.augment(epoch=0, start=0, size=5000, n=5000)
+    angle, tx, ty, scale = params.T
+    assert np.abs(angle).max() <= spec.augment.degrees and np.abs(angle).max() > 9
+    assert set(np.unique(tx)) == set(np.unique(ty)) == {-1.0, 0.0, 1.0}  # whole pixels
+    assert spec.augment.scale[0] <= scale.min() and scale.max() <= spec.augment.scale[1]
+    assert np.array_equal(params[10:20], draws.augment(0, 10, 10, 5000))  # by position
+    assert not np.array_equal(params, draws.augment(1, 0, 5000, 5000))  # fresh each epoch
+    keeps = draws.keep(epoch=0, step=3, size=128)
+    assert [k.shape for k in keeps] == [(128, 256), (128, 128)]
+    assert abs(np.mean(keeps[0]) - (1 - spec.model.dropout)) < 0.02
+    assert np.array_equal(keeps[1], draws.keep(0, 3, 128)[1])
+    assert not np.array_equal(keeps[0], draws.keep(0, 4, 128)[0])
+
+
+def test_float64_lockstep_agrees_at_every_step(float64_pair):
+    keras, torch = float64_pair["keras"], float64_pair["torch"]
+    assert len(keras.steps) == len(torch.steps) == 10  # 600 = 4 x 128 + 88, two epochs
+    assert list(keras.steps[0].stages) == list(torch.steps[0].stages)
+    assert list(torch.steps[0].stages)[:6] == [
+        "rescaled",
+        "augmented",
+        "normalized",
+        "batch",
+        "logits",
+        "loss",
+    ]
+    comparison = compare_steps(keras, torch, probe_spec())
+    check = lockstep_check(comparison, "lockstep")
+    assert check.passed and comparison.first is None, check.detail
+    assert comparison.steps == 10 and comparison.worst < 1e-13
+    assert set(comparison.largest) == {
+        "order",
+        "batch",
+        "logits",
+        "loss",
+        "gradients",
+        "parameters",
+        "epoch figures",
+    }
+
+
+@pytest.mark.parametrize(
+    "step, stage, label",
+    [
+        (7, "param/bias_1", "step 7 (epoch 2): bias_1 after the update differs"),
+        (3, "normalized", "step 3 (epoch 1): the batch after normalization differs"),
+        (5, "grad/kernel_2", "step 5 (epoch 1): the gradient of kernel_2 differs"),
+    ],
+)
+def test_the_first_differing_step_and_stage_are_named(float64_pair, step, stage, label):
+    keras = copy.deepcopy(float64_pair["keras"])
+    record = keras.steps[step - 1].stages[stage]
+    record[0] += 1e-7 * record[1]  # far below float32 rounding, far above float64's
+    for later in keras.steps[step:]:  # a difference carries on into later steps
+        later.stages["loss"][0] *= 1 + 1e-6
+    comparison = compare_steps(keras, float64_pair["torch"], probe_spec())
+    assert not lockstep_check(comparison, "lockstep").passed
+    assert comparison.first.describe().startswith(label)
+
+
+def test_a_different_sample_order_is_named_first(float64_pair):
+    keras = copy.deepcopy(float64_pair["keras"])
+    keras.steps[4].order = "00000000"
+    comparison = compare_steps(keras, float64_pair["torch"], probe_spec())
+    assert comparison.first.describe().startswith(
+        "step 5 (epoch 1): the sample order (ids and labels) differs"
+    )
+
+
+def test_a_fingerprint_sees_a_change_a_sum_would_not():
+    x = np.random.default_rng(0).standard_normal(784)
+    swapped = x.copy()
+    swapped[[3, 700]] = swapped[[700, 3]]  # the same values, the same sum and norm
+    assert fingerprint(x)[1] == pytest.approx(fingerprint(swapped)[1], rel=1e-15)
+    assert abs(fingerprint(x)[0] - fingerprint(swapped)[0]) > 1e-6
+
+
+def test_the_classic_path_takes_the_same_draws(float64_pair, tmp_path):
+    done = train(
+        "torch",
+        tmp_path / "classic.json",
+        "--mode",
+        "lockstep",
+        *PROBE,
+        "--set",
+        "data.pipeline=classic",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    classic = read_result(tmp_path / "classic.json")
+    batched = float64_pair["torch"]
+    # F.affine per sample against one grid_sample per batch: the same maths, other rounding
+    for a, b in zip(classic.steps, batched.steps, strict=True):
+        assert a.order == b.order
+        for stage in ("batch", "logits", "loss", "grad/kernel_0", "param/kernel_0"):
+            assert a.stages[stage] == pytest.approx(b.stages[stage], rel=1e-12, abs=1e-12)
+    assert "augmented" not in classic.steps[0].stages  # seen inside the Dataset only
+
+
+def test_lockstep_refuses_what_it_cannot_share(tmp_path):
+    done = train(
+        "torch",
+        tmp_path / "refused.json",
+        "--mode",
+        "lockstep",
+        "--set",
+        "data.pipeline=classic",
+        "--set",
+        "data.workers=2",
+    )
+    assert done.returncode == 2 and not (tmp_path / "refused.json").exists()
+    assert "needs data.workers=0" in done.stderr and "--set data.workers=0" in done.stderr
+
+
+def test_float32_lockstep_agrees_over_200_steps(tmp_path):
+    spec = load_spec(["data.train_subset=25600", "train.epochs=1"])
+    results = lockstep_pair(tmp_path, "--set", "data.train_subset=25600", "--epochs", "1")
+    comparison = compare_steps(results["keras"], results["torch"], spec)
+    assert comparison.steps == spec.parity.lockstep.float32_steps == 200
+    assert comparison.first is None, comparison.first
+    assert 0 < comparison.worst <= spec.parity.lockstep.float32
+
+
+# One-sided mistakes of the kinds made when porting, each in a patched copy of the repository:
+# (side's file, the line as it is, the line with the mistake, what the probe must name first)
+MISTAKES = {
+    "beta2 typed in code": (
+        "torch_impl/train.py",
+        "betas=(t.beta1, t.beta2),",
+        "betas=(t.beta1, 0.99),",
+        "step 1 (epoch 1): kernel_0 after the update differs",
+    ),
+    "a normalization constant typed by hand": (
+        "keras_impl/data.py",
+        "mean, std = np.float64(spec.data.mean), np.float64(spec.data.std)",
+        "mean, std = np.float64(spec.data.mean), np.float64(0.3801)",
+        "step 1 (epoch 1): the batch after normalization differs",
+    ),
+    "normalization moved before augmentation": (
+        "keras_impl/data.py",
+        """            # on [0, 1], so the fill is black
+            *([random_affine(spec, lockstep)] if augment else []),
+            # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
+            keras.layers.Normalization(mean=mean, variance=std**2),""",
+        """            keras.layers.Normalization(mean=mean, variance=std**2),
+            *([random_affine(spec, lockstep)] if augment else []),""",
+        "step 1 (epoch 1): the batch after augmentation differs",
+    ),
+    "zero_grad forgotten": (
+        "torch_impl/train.py",
+        "        optimizer.zero_grad()\n",
+        "",
+        "step 2 (epoch 1): the gradient of kernel_0 differs",
+    ),
+    "the reported loss weighted by the full batch size": (
+        "torch_impl/train.py",
+        "total_loss += loss.item() * len(labels)",
+        "total_loss += loss.item() * spec.train.batch_size",
+        "epoch 1: the reported training loss differs",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_a_one_sided_mistake_fails_quick_and_is_located(name, tmp_path, compare_cli, patched_copy):
+    file, old, new, located = MISTAKES[name]
+    root = patched_copy(tmp_path, file, old, new)
+    done = compare_cli("--quick", "--out", str(tmp_path / "run"), root=root)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    checks = json.loads((tmp_path / "run" / "parity.json").read_text())["checks"]
+    probe = next(c for c in checks if c["name"].startswith("lockstep probe"))
+    assert not probe["passed"]
+    assert f"first beyond tolerance: {located}" in probe["detail"], probe["detail"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert located in report
+
+
+def test_the_untouched_project_passes_with_another_seed(tmp_path, compare_cli):
+    done = compare_cli("--quick", "--seed", "1", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    checks = json.loads((tmp_path / "run" / "parity.json").read_text())["checks"]
+    probe = next(c for c in checks if c["name"].startswith("lockstep probe"))
+    assert probe["passed"] and probe["measured"] < 1e-12
+    assert "Every step agrees within 1e-10" in (tmp_path / "run" / "report.md").read_text()
