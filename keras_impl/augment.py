@@ -106,7 +106,9 @@ def affine(images, angles, translations, scales, interpolation: str, fill: float
     # pixel-index centre ((W - 1) / 2, (H - 1) / 2), which is torchvision's centre too.
     cos, sin = ops.cos(angles) / scales, ops.sin(angles) / scales
     center_x, center_y = (width - 1) / 2, (height - 1) / 2
-    rows, cols = ops.meshgrid(ops.arange(height, dtype=dtype), ops.arange(width, dtype=dtype), indexing="ij")
+    rows, cols = ops.meshgrid(
+        ops.arange(height, dtype=dtype), ops.arange(width, dtype=dtype), indexing="ij"
+    )
     x = cols[None] - center_x - translations[:, 0, None, None]
     y = rows[None] - center_y - translations[:, 1, None, None]
     cos, sin = cos[:, None, None], sin[:, None, None]

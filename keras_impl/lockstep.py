@@ -94,7 +94,7 @@ def staged_step(model: keras.Model, loss_fn):
     return step
 
 
-def numpy(tensor) -> np.ndarray:
+def _numpy(tensor) -> np.ndarray:
     return ops.convert_to_numpy(tensor)
 
 
@@ -120,24 +120,24 @@ class Lockstep(keras.callbacks.Callback):
         for layer in preprocessing.layers:
             if isinstance(layer, RandomAffine):
                 params = self.draws.augment(self.epoch, start, size, n)
-                layer.given.assign(padded(params, self.batch_size, layer.given.dtype))
+                layer.given.assign(_padded(params, self.batch_size, layer.given.dtype))
         dropouts = [layer for layer in self.model.layers if isinstance(layer, Dropout)]
         for layer, keep in zip(dropouts, self.draws.keep(self.epoch, batch, size), strict=True):
-            layer.keep.assign(padded(keep, self.batch_size, layer.keep.dtype))
+            layer.keep.assign(_padded(keep, self.batch_size, layer.keep.dtype))
 
         if self.step_function is None:
             self.step_function = staged_step(self.model, self.loss_fn)
         images, labels = self.images[ids], self.labels[ids]
         outputs, logits, _, grads = self.step_function(images, labels)
         stages = {
-            STAGES[type(layer)]: fingerprint(numpy(x))
+            STAGES[type(layer)]: fingerprint(_numpy(x))
             for layer, x in zip(preprocessing.layers, outputs, strict=True)
         }
-        stages["batch"] = fingerprint(numpy(outputs[-1]))
-        stages["logits"] = fingerprint(numpy(logits))
+        stages["batch"] = fingerprint(_numpy(outputs[-1]))
+        stages["logits"] = fingerprint(_numpy(logits))
         stages["loss"] = []  # after the step: the loss fit trained on
         for name, grad in zip(self.names, grads, strict=True):
-            stages[f"grad/{name}"] = fingerprint(numpy(grad))
+            stages[f"grad/{name}"] = fingerprint(_numpy(grad))
         digest = order_digest(ids, labels)
         self.step = StepRecord(self.epoch + 1, len(self.records) + 1, digest, stages)
 
@@ -145,11 +145,11 @@ class Lockstep(keras.callbacks.Callback):
         loss = float(logs["batch_loss"])
         self.step.stages["loss"] = [loss, abs(loss)]
         for name, variable in zip(self.names, self.model.trainable_variables, strict=True):
-            self.step.stages[f"param/{name}"] = fingerprint(numpy(variable.value))
+            self.step.stages[f"param/{name}"] = fingerprint(_numpy(variable.value))
         self.records.append(self.step)
 
 
-def padded(values: np.ndarray, rows: int, dtype) -> np.ndarray:
+def _padded(values: np.ndarray, rows: int, dtype) -> np.ndarray:
     """`values` padded with ones to `rows` rows: the variables hold a full batch, a partial last
     batch uses its first rows."""
     out = np.ones((rows, *values.shape[1:]), dtype=np.float64)

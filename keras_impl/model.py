@@ -20,7 +20,9 @@ class Dropout(keras.layers.Layer):
     with given_batch (lockstep), applies the `keep` mask (B, units) that the Lockstep callback sets
     before each step. Used in every mode, so that lockstep checks the layer every run trains with."""
 
-    def __init__(self, rate: float, seed: int | None = None, given_batch: int | None = None, **kwargs):
+    def __init__(
+        self, rate: float, seed: int | None = None, given_batch: int | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.rate, self.seed, self.given_batch = float(rate), seed, given_batch
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -148,7 +148,9 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     )
     train_data = make_train_data(spec, splits.x_train, splits.y_train)
     val_data = make_eval_data(spec, splits.x_val, splits.y_val)
-    if stopwatch and args.audit:  # the pipeline as built, before aligned mode replaces weights and order
+    if (
+        stopwatch and args.audit
+    ):  # the pipeline as built, before aligned mode replaces weights and order
         write_json(args.audit, describe_pipeline(spec, model, train_data, result.device))
         if args.audit_only:
             return None
@@ -197,7 +199,9 @@ def main(argv=None) -> int:
     if backend == "jax" and (args.probe or spec.train.dtype == "float64"):
         # JAX computes in float32 whatever the dtype asked for, unless 64-bit types are enabled
         importlib.import_module("jax").config.update("jax_enable_x64", True)
-    print(f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True)
+    print(
+        f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True
+    )
     if args.probe:  # the float64 lockstep probe, before the run itself
         probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
         probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)

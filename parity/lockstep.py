@@ -162,7 +162,6 @@ def lockstep_check(comparison: Comparison, what: str) -> Check:
     return Check(name, c.worst, c.tolerance, passed, detail)
 
 
-
 def read_probe(paths: dict[str, Path], spec: Spec) -> Comparison | None:
     """The probe's comparison from each side's {side}-probe.json, None when either is missing."""
     if not all(path.exists() for path in paths.values()):

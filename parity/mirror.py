@@ -12,10 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (side, module, name) -> why only that side has it
 ONE_SIDED = {
-    ("keras", "augment", "RandomAffine"): (
-        "Keras 3 has RandomRotation, RandomTranslation and RandomZoom but no RandomAffine layer; "
-        "torchvision has v2.RandomAffine"
-    ),
     ("torch", "augment", "BatchRandomAffine"): (
         "torchvision's RandomAffine draws once per call (per sample in a Dataset); the batched "
         "pipeline needs one draw per sample of a batch, as the Keras RandomAffine layer makes"
@@ -38,8 +34,23 @@ ONE_SIDED = {
     ),
     ("torch", "model", "MLP"): "a torch model is an nn.Module subclass; Keras builds a Sequential",
     ("keras", "train", "EpochLog"): "fit reports through callbacks; the torch loop is written out",
-    ("torch", "train", "keras_epsilon"): (
-        "the step pre-hook that bridges Adam's epsilon placement to Keras's update"
+    ("torch", "train", "keras_update"): (
+        "the step pre-hook that bridges torch's Adam update (epsilon placement, bias correction) "
+        "to Keras's"
+    ),
+    ("torch", "model", "parameters_in_keras_layout"): (
+        "nn.Linear keeps its weight (fan_out, fan_in); lockstep records compare in Keras's layout"
+    ),
+    ("torch", "model", "gradients_in_keras_layout"): (
+        "nn.Linear keeps its weight (fan_out, fan_in); lockstep records compare in Keras's layout"
+    ),
+    ("keras", "lockstep", "BatchLoss"): (
+        "fit logs the epoch's running mean of the loss; a metric captures each batch's own, which "
+        "the torch loop holds anyway"
+    ),
+    ("keras", "lockstep", "staged_step"): (
+        "fit runs the training step inside, out of a callback's sight: the callback recomputes its "
+        "stages with the model's own layers; the torch loop records them as it runs them"
     ),
     ("torch", "train", "train_epoch"): "the explicit loop over one epoch that fit runs inside",
 }

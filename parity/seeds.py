@@ -589,7 +589,9 @@ def run_command(
         # run k: seed + k for the framework's draws; in aligned mode the shared weights and order too
         # the probe runs with the first seed only: it checks the code, not the seed
         probe = seed == seeds[0]
-        return argparse.Namespace(**{**vars(args), "seed": seed, "align_seed": seed, "probe": probe})
+        return argparse.Namespace(
+            **{**vars(args), "seed": seed, "align_seed": seed, "probe": probe}
+        )
 
     def options(side: str, seed: int, out: Path) -> list[str]:
         return [*side_options(run_args(seed), sets[side], out), "--quiet"]

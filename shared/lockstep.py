@@ -31,9 +31,14 @@ class LockstepDraws:
 
     def __init__(self, spec: Spec, seed: int):
         self.spec, self.seed = spec, seed
+        self._epoch = (None, None)  # (epoch, n) and its parameters, drawn once
 
-    @functools.lru_cache(maxsize=2)
     def _augment_epoch(self, epoch: int, n: int) -> np.ndarray:
+        if self._epoch[0] != (epoch, n):
+            self._epoch = ((epoch, n), self._draw_epoch(epoch, n))
+        return self._epoch[1]
+
+    def _draw_epoch(self, epoch: int, n: int) -> np.ndarray:
         a, d = self.spec.augment, self.spec.data
         rng = np.random.default_rng([self.seed, 2, epoch])
         max_dx, max_dy = a.translate * d.width, a.translate * d.height

@@ -7,6 +7,10 @@ three optimizer steps from the same weights with the same given gradients (share
 that the optimizers are compared alone. All in Keras's layout, written to OUT.npz.
 """
 
+import sys
+
+import numpy as np
+
 STEPS = 3
 
 
@@ -18,10 +22,6 @@ def shared_gradients(weights, dtype: str, step: int):
         g = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-9, -1, w.shape)
         grads.append(np.where(rng.random(w.shape) < 0.1, 0.0, g).astype(dtype))
     return grads
-
-import sys
-
-import numpy as np
 
 
 def main(side: str, dtype: str, out: str, *overrides: str) -> None:

@@ -141,7 +141,9 @@ def test_the_untouched_project_is_equivalent(equivalent_run):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "SEEDS PASS" in done.stdout and "independent mode" in done.stdout
     assert f"seed {K} of {K}, side torch" in done.stdout and "s left" in done.stdout
-    runs = sorted(p.name for p in (out / "seeds").iterdir() if not p.stem.endswith("-audit"))
+    runs = sorted(
+        p.name for p in (out / "seeds").iterdir() if not p.stem.endswith(("-audit", "-probe"))
+    )
     assert runs == sorted(FILES)
     parity = json.loads((out / "parity.json").read_text())
     assert parity["audit"] and parity["checks"][0]["name"] == "audit: no setting differs"
@@ -205,7 +207,7 @@ def test_resume_trains_only_the_missing_and_the_damaged_seeds(
     for name, seed in (("torch-seed2.json", 2), ("keras-seed1.json", 1)):
         assert read_result(runs / name).seed == seed
     assert (runs / "keras-seed1.json.damaged").read_text() == text[: len(text) // 2]
-    kept = sorted(p.name for p in runs.glob("*.json") if not p.stem.endswith("-audit"))
+    kept = sorted(p.name for p in runs.glob("*.json") if not p.stem.endswith(("-audit", "-probe")))
     assert kept == sorted(FILES)
     parity = json.loads((out / "parity.json").read_text())
     assert parity["passed"] and parity["seeds"] == list(range(K))

@@ -20,7 +20,7 @@ from torch_impl.model import MLP, gradients_in_keras_layout, parameters_in_keras
 STAGES = {v2.ToDtype: "rescaled", BatchRandomAffine: "augmented", v2.Normalize: "normalized"}
 
 
-def keras_layout(images: torch.Tensor) -> np.ndarray:
+def _keras_layout(images: torch.Tensor) -> np.ndarray:
     """(B, 1, 28, 28) -> (B, 28, 28, 1), as Keras holds a batch."""
     return images.detach().cpu().permute(0, 2, 3, 1).numpy()
 
@@ -49,7 +49,7 @@ class Lockstep:
         return params
 
     def observe(self, transform, images: torch.Tensor) -> None:
-        self.pending[STAGES[type(transform)]] = fingerprint(keras_layout(images))
+        self.pending[STAGES[type(transform)]] = fingerprint(_keras_layout(images))
 
     def begin_epoch(self, epoch: int) -> None:
         self.epoch, self.cursor = epoch - 1, 0
@@ -62,7 +62,7 @@ class Lockstep:
             self.epoch + 1,
             len(self.records) + 1,
             order_digest(ids, labels.cpu().numpy()),
-            {**self.pending, "batch": fingerprint(keras_layout(images))},
+            {**self.pending, "batch": fingerprint(_keras_layout(images))},
         )
         self.pending = {}
         keeps = self.draws.keep(self.epoch, batch - 1, len(labels))

@@ -163,7 +163,9 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     optimizer, loss_fn = make_optimizer(model, spec), make_loss()
     train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
     val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
-    if stopwatch and args.audit:  # the pipeline as built, before aligned mode replaces weights and order
+    if (
+        stopwatch and args.audit
+    ):  # the pipeline as built, before aligned mode replaces weights and order
         rows = describe_pipeline(
             spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
         )
