@@ -35,6 +35,38 @@ def test_explicit_warps_agree_on_real_digits(splits, interpolation):
     assert np.abs(t - k).max() < 1e-4
 
 
+def test_the_keras_warp_is_float64_and_map_coordinates_bilinear_rule(splits):
+    """float64 lockstep needs a float64 warp on the Keras side (affine_transform computes in
+    float32 on TensorFlow): in float64 the two sides agree to rounding."""
+    from keras import ops
+
+    rng = np.random.default_rng(1)
+    n = 50
+    images = splits.x_test[:n].astype(np.float64) / 255
+    angles, scales = rng.uniform(-10, 10, n), rng.uniform(0.9, 1.1, n)
+    translations = np.round(rng.uniform(-1.4, 1.4, (n, 2)))
+    k = np.asarray(
+        keras_augment.affine(images[..., None], angles, translations, scales, "bilinear")
+    )
+    t = torch_augment.affine(
+        torch.from_numpy(images[:, None]), angles, translations, scales, "bilinear"
+    )
+    assert k.dtype == np.float64 and np.abs(t[:, 0].numpy() - k[..., 0]).max() < 1e-12
+    # the same output -> input map, sampled by Keras's own map_coordinates
+    a = np.deg2rad(angles)[:, None, None]
+    cos, sin = np.cos(a) / scales[:, None, None], np.sin(a) / scales[:, None, None]
+    rows, cols = np.meshgrid(np.arange(28.0), np.arange(28.0), indexing="ij")
+    x = cols - 13.5 - translations[:, 0, None, None]
+    y = rows - 13.5 - translations[:, 1, None, None]
+    coordinates = [
+        np.broadcast_to(np.arange(n, dtype=np.float64)[:, None, None], x.shape),
+        -sin * x + cos * y + 13.5,
+        cos * x + sin * y + 13.5,
+    ]
+    reference = ops.image.map_coordinates(images, coordinates, order=1, fill_mode="constant")
+    assert np.abs(np.asarray(reference) - k[..., 0]).max() < 1e-12
+
+
 def test_conventions_angle_translation_scale(spec):
     image = np.zeros((1, 28, 28), np.float32)
     image[0, 13, 20] = 1.0  # a dot right of the centre (13.5, 13.5)
