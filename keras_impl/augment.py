@@ -79,6 +79,17 @@ def random_affine(spec: Spec, lockstep: bool = False) -> RandomAffine:
     """The per-sample random warp; it draws its own angle, shift and scale on every call (lockstep:
     it takes them from the Lockstep callback)."""
     a = spec.augment
+    if spec.ablate.augment_affine:  # [augment-affine] ablated: Keras's own layers and conventions
+        # float32: on TensorFlow, RandomRotation fails on float64 images (a float32 constant)
+        options = {"fill_mode": "constant", "seed": spec.train.seed, "dtype": "float32"}
+        return keras.Sequential(
+            [
+                keras.layers.RandomRotation(a.degrees / 360, **options),
+                keras.layers.RandomTranslation(a.translate, a.translate, **options),
+                keras.layers.RandomZoom((a.scale[0] - 1, a.scale[1] - 1), **options),
+            ],
+            name="augmented",
+        )
     return RandomAffine(
         degrees=a.degrees,
         translate=(a.translate, a.translate),

@@ -17,15 +17,17 @@ def preprocess(spec: Spec, augment: bool, lockstep: bool = False) -> keras.Seque
     first layers (model.py): they run where the model runs, on the GPU when there is one."""
     # [float64-constants] on TensorFlow, Keras turns a Python float into a float32 tensor first,
     # which in float64 would put 1/255, the mean and the variance 1e-8 off torchvision's.
-    mean, std = np.float64(spec.data.mean), np.float64(spec.data.std)
+    constant = float if spec.ablate.float64_constants else np.float64
+    mean, std = constant(spec.data.mean), constant(spec.data.std)
+    # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
+    variance = std if spec.ablate.normalize_std else std**2
     return keras.Sequential(
         [
             # bit-equal to torchvision's ToDtype(float32, scale=True)
-            keras.layers.Rescaling(np.float64(1 / 255)),
+            keras.layers.Rescaling(constant(1 / 255)),
             # on [0, 1], so the fill is black
             *([random_affine(spec, lockstep)] if augment else []),
-            # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
-            keras.layers.Normalization(mean=mean, variance=std**2),
+            keras.layers.Normalization(mean=mean, variance=variance),
         ],
         name="preprocessing",
     )
@@ -72,10 +74,24 @@ def make_train_data(
         # order is the same on every backend.
         rng = np.random.default_rng(spec.train.seed)
         orders = np.stack([rng.permutation(len(labels)) for _ in range(spec.train.epochs)])
+    if spec.ablate.shuffle_batches:  # a porting slip, for ablations: see _whole_batches
+        orders = _whole_batches(orders, spec.train.batch_size, spec.train.seed)
     images, labels = images[..., None], labels.astype(np.int64)  # NHWC: channels last
+    if spec.ablate.fit_shuffle:  # [fit-shuffle] ablated: fit's own shuffle
+        return {"x": images, "y": labels, "batch_size": spec.train.batch_size, "shuffle": True}
     epochs = EpochOrders(images, labels, orders, spec.train.batch_size)
     # shuffle=False: fit would shuffle the order of a PyDataset's batches
     return {"x": epochs, "shuffle": False, "callbacks": [epochs.set_epoch]}
+
+
+def _whole_batches(orders: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
+    """The slip of shuffling whole batches (fit(shuffle="batch"), a loader that shuffles a list of
+    batches): every epoch serves the first epoch's batches, in a new order of batches."""
+    rng = np.random.default_rng([seed, 9])
+    batches = np.array_split(orders[0], range(batch_size, orders.shape[1], batch_size))
+    return np.stack(
+        [np.concatenate([batches[i] for i in rng.permutation(len(batches))]) for _ in orders]
+    )
 
 
 def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray) -> dict:

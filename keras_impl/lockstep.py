@@ -130,7 +130,7 @@ class Lockstep(keras.callbacks.Callback):
         images, labels = self.images[ids], self.labels[ids]
         outputs, logits, _, grads = self.step_function(images, labels)
         stages = {
-            STAGES[type(layer)]: fingerprint(_numpy(x))
+            STAGES.get(type(layer), layer.name): fingerprint(_numpy(x))
             for layer, x in zip(preprocessing.layers, outputs, strict=True)
         }
         stages["batch"] = fingerprint(_numpy(outputs[-1]))

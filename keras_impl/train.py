@@ -35,17 +35,18 @@ def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
     # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat);
     # torch_impl/train.py bridges to this update. [float64-constants] np.float64 betas: on TensorFlow
     # a Python float becomes a float32 tensor first, which in float64 moves the bias correction 1e-7.
+    constant = float if spec.ablate.float64_constants else np.float64
     return keras.optimizers.Adam(
         learning_rate=t.lr,
-        beta_1=np.float64(t.beta1),
-        beta_2=np.float64(t.beta2),
+        beta_1=constant(t.beta1),
+        beta_2=constant(t.beta2),
         epsilon=t.epsilon,
     )
 
 
-def make_loss() -> keras.losses.SparseCategoricalCrossentropy:
+def make_loss(spec: Spec) -> keras.losses.SparseCategoricalCrossentropy:
     # [loss-from-logits] the model outputs logits; the default from_logits=False expects probabilities
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=not spec.ablate.loss_from_logits)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -135,7 +136,7 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     }
     result = new_result("keras", spec.to_dict(), mode, align_seed, versions, describe(device))
     lockstep = mode == "lockstep"
-    model, loss_fn = build_model(spec, lockstep), make_loss()
+    model, loss_fn = build_model(spec, lockstep), make_loss(spec)
     # Several steps per call of the compiled training step: the call's overhead, and not the step's
     # maths, is most of a step of this small model on a CPU. The torch backend takes one step per
     # call, and lockstep one, to set each step's draws before it.
@@ -143,7 +144,7 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     model.compile(
         optimizer=make_optimizer(spec),
         loss=loss_fn,
-        metrics=["accuracy", *([BatchLoss(make_loss())] if lockstep else [])],
+        metrics=["accuracy", *([BatchLoss(make_loss(spec))] if lockstep else [])],
         steps_per_execution=steps_per_execution,
     )
     train_data = make_train_data(spec, splits.x_train, splits.y_train)
@@ -160,8 +161,9 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
         orders = epoch_orders(len(splits.y_train), spec.train.epochs, align_seed)
         train_data = make_train_data(spec, splits.x_train, splits.y_train, orders)
         if lockstep:
-            epochs = train_data["x"]
-            callback = Lockstep(spec, align_seed, orders, epochs.images, epochs.labels, make_loss())
+            served = getattr(train_data["x"], "orders", orders)  # as EpochOrders serves them
+            images, labels = splits.x_train[..., None], splits.y_train.astype(np.int64)
+            callback = Lockstep(spec, align_seed, served, images, labels, make_loss(spec))
 
     start = time.perf_counter()
     lap = stopwatch.lap if stopwatch else lambda phase: None
@@ -194,7 +196,7 @@ def main(argv=None) -> int:
         device = select_device(args.device)
     except cli.DeviceError as err:
         cli.fail_usage(str(err))
-    spec = cli.lockstep_spec(spec, args.mode)
+    spec = cli.main_spec(spec, args.mode)
     backend = keras.backend.backend()
     if backend == "jax" and (args.probe or spec.train.dtype == "float64"):
         # JAX computes in float32 whatever the dtype asked for, unless 64-bit types are enabled
@@ -203,8 +205,11 @@ def main(argv=None) -> int:
         f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True
     )
     if args.probe:  # the float64 lockstep probe, before the run itself
-        probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
-        probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
+        try:
+            probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
+            probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
+        except cli.LockstepRefused as err:
+            probe = cli.refused_probe("keras", spec, err)
         write_json(args.probe, probe)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from parity.bridges import bridge_for_row
+from parity.bridges import ablated_rows, bridge_for_row
 from parity.checks import Check
 
 STATUSES = ("same", "bridged", "asked", "noted", "differs")
@@ -138,6 +138,7 @@ def noted_reason(row_id: str, keras_rows: dict, torch_rows: dict) -> str | None:
 def classify(keras_rows: dict, torch_rows: dict, asked: dict[str, set[str]]) -> list[AuditRow]:
     """Both sides' descriptions side by side. `asked`: {side: spec keys that side overrides alone}."""
     asked_keys = asked.get("keras", set()) | asked.get("torch", set())
+    ablated = ablated_rows(asked_keys)
     order = list(keras_rows) + [r for r in torch_rows if r not in keras_rows]
     rows = []
     for row_id in order:
@@ -159,6 +160,8 @@ def classify(keras_rows: dict, torch_rows: dict, asked: dict[str, set[str]]) -> 
         elif set(keys) & asked_keys:
             overridden = sorted(set(keys) & asked_keys)
             status, note = "asked", f"a one-sided override asked for it ({', '.join(overridden)})"
+        elif row_id in ablated or row_id.rstrip("0123456789") in ablated:
+            status, note = "asked", "an ablation asked for it (--ablate)"
         elif reason := noted_reason(row_id, keras_rows, torch_rows):
             status, note = "noted", reason
         else:

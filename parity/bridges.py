@@ -1,8 +1,11 @@
-"""The one registry of bridged framework differences.
+"""The one registry of bridged framework differences, and of the porting slips measured beside them.
 
-Each entry is a default on which Keras and PyTorch differ and that this pipeline makes equal. The
+Each bridge is a default on which Keras and PyTorch differ and that this pipeline makes equal. The
 bridging lines carry the entry's id as a tag, `# [id] ...`, and a test checks that tags and registry
-agree both ways. The audit's bridged rows and README's differences table come from here.
+agree both ways. The audit's bridged rows, README's differences table, `compare.py --ablate` and the
+walkthrough's cards come from here. Every bridge has a switch in spec.toml's [ablate] (its id with
+underscores) that turns it off on `side`; SLIPS are classic porting mistakes with switches of their
+own, and one null control that must not matter.
 
     python -m parity.bridges         # the README's differences table, in Markdown
 """
@@ -28,6 +31,27 @@ class Bridge:
     files: tuple[str, ...]  # where its tag marks the bridging line(s)
     rows: tuple[str, ...]  # the audit rows it bridges (a row id, or a prefix of numbered rows)
     why: str  # what goes wrong without it
+    side: str  # the side whose code --ablate changes
+
+    @property
+    def switch(self) -> str:
+        return self.id.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Slip:
+    """A classic porting mistake (or a null control) that --ablate makes on one side."""
+
+    id: str
+    stage: str
+    side: str
+    what: str
+    rows: tuple[str, ...]  # the audit rows it changes
+    control: bool = False  # a null control: must change no number
+
+    @property
+    def switch(self) -> str:
+        return self.id.replace("-", "_")
 
 
 BRIDGES = (
@@ -40,6 +64,7 @@ BRIDGES = (
         ("keras_impl/data.py",),
         ("data.normalize_std",),
         "passing the std as the variance divides by sqrt(0.3081) instead of 0.3081",
+        "keras",
     ),
     Bridge(
         "fit-shuffle",
@@ -51,6 +76,7 @@ BRIDGES = (
         ("keras_impl/data.py",),
         ("loop.shuffle",),
         "every epoch would visit the samples in the same order on one side only",
+        "keras",
     ),
     Bridge(
         "augment-affine",
@@ -60,8 +86,19 @@ BRIDGES = (
         "RandomAffine: one warp, clockwise angles in degrees, scale",
         "one warp on both, its parameters drawn as torchvision draws them",
         ("keras_impl/augment.py",),
-        ("augment.degrees", "augment.translate", "augment.scale", "augment.parameters"),
+        (
+            "augment.degrees",
+            "augment.translate",
+            "augment.scale",
+            "augment.parameters",
+            "augment.shear",
+            "augment.interpolation",
+            "augment.fill",
+            "data.stages",
+            "data.augmented_splits",
+        ),
         "three resamplings blur the digit more than one, and zoom 1.1 shrinks what scale 1.1 enlarges",
+        "keras",
     ),
     Bridge(
         "augment-fill",
@@ -72,6 +109,7 @@ BRIDGES = (
         ("keras_impl/augment.py", "torch_impl/augment.py"),
         ("augment.fill",),
         "reflected strokes appear at the border of shifted digits",
+        "torch",
     ),
     Bridge(
         "init-kernel",
@@ -82,6 +120,7 @@ BRIDGES = (
         ("torch_impl/model.py",),
         ("model.kernel_init",),
         "PyTorch's default starts the first layer about 2x smaller: another starting point",
+        "torch",
     ),
     Bridge(
         "init-bias",
@@ -92,6 +131,7 @@ BRIDGES = (
         ("torch_impl/model.py",),
         ("model.bias_init",),
         "random biases shift every unit at the start",
+        "torch",
     ),
     Bridge(
         "weight-layout",
@@ -102,6 +142,7 @@ BRIDGES = (
         ("torch_impl/model.py",),
         (),
         "loading a kernel untransposed fails on shape, or (square layers) silently transposes",
+        "torch",
     ),
     Bridge(
         "loss-from-logits",
@@ -112,6 +153,7 @@ BRIDGES = (
         ("keras_impl/train.py",),
         ("loss.from_logits",),
         "logits read as probabilities are clipped to [1e-7, 1 - 1e-7]: a wrong loss and gradient",
+        "keras",
     ),
     Bridge(
         "adam-epsilon",
@@ -123,6 +165,7 @@ BRIDGES = (
         ("keras_impl/train.py", "torch_impl/train.py"),
         ("optimizer.epsilon", "optimizer.epsilon_placement"),
         "the same epsilon in the other place changes the first steps by up to 0.7 lr",
+        "torch",
     ),
     Bridge(
         "float64-constants",
@@ -134,6 +177,7 @@ BRIDGES = (
         ("keras_impl/data.py", "keras_impl/train.py"),
         (),
         "float64 runs part by 1e-7 at the first step, and lockstep cannot prove float64 parity",
+        "keras",
     ),
     Bridge(
         "reported-loss",
@@ -144,9 +188,40 @@ BRIDGES = (
         ("torch_impl/train.py",),
         ("loop.reported_loss",),
         "the two training curves would measure different things",
+        "torch",
     ),
 )
+SLIPS = (
+    Slip(
+        "shuffle-batches",
+        "loading and batches",
+        "keras",
+        "whole batches reshuffled every epoch, their contents fixed (fit(shuffle=\"batch\"), or a "
+        "loader that shuffles a list of batches), where both sides shuffle samples",
+        ("loop.shuffle",),
+    ),
+    Slip(
+        "flatten-order",
+        "tensors and layout",
+        "torch",
+        "a channels-last flatten, (B, 28, 28, 1) -> (B, 784), where torch flattens channels "
+        "first: with one channel the same order, so nothing may change",
+        (),
+        control=True,
+    ),
+)
+ABLATIONS = {entry.id: entry for entry in (*BRIDGES, *SLIPS)}
 BY_ID = {bridge.id: bridge for bridge in BRIDGES}
+
+
+def ablated_rows(asked_keys: set[str]) -> set[str]:
+    """The audit rows (ids or numbered prefixes) that ablate.* keys in `asked_keys` change."""
+    return {
+        row
+        for entry in ABLATIONS.values()
+        if f"ablate.{entry.switch}" in asked_keys
+        for row in entry.rows
+    }
 
 
 def bridge_for_row(row_id: str) -> Bridge | None:

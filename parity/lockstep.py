@@ -162,16 +162,24 @@ def lockstep_check(comparison: Comparison, what: str) -> Check:
     return Check(name, c.worst, c.tolerance, passed, detail)
 
 
-def read_probe(paths: dict[str, Path], spec: Spec) -> Comparison | None:
-    """The probe's comparison from each side's {side}-probe.json, None when either is missing."""
+def read_probe(paths: dict[str, Path], spec: Spec) -> Comparison | str | None:
+    """The probe's comparison from each side's {side}-probe.json; None when either is missing; the
+    reason when a side could not run it."""
     if not all(path.exists() for path in paths.values()):
         return None
     keras, torch = (read_result(paths[side]) for side in SIDES)
+    for side, result in zip(SIDES, (keras, torch)):
+        if result.status == "refused":
+            return f"the {side} side could not run the probe: {result.message}"
     return compare_steps(keras, torch, spec.probe_spec())
 
 
-def missing_probe_check() -> Check:
-    return Check("lockstep probe", None, 0.0, False, "no probe records from one side or both")
+def probe_check(probe: Comparison | str | None) -> Check:
+    """The probe's line of the verdict; it fails when the probe did not run."""
+    if isinstance(probe, Comparison):
+        return lockstep_check(probe, "lockstep probe")
+    why = probe or "no probe records from one side or both"
+    return Check("lockstep probe", None, 0.0, False, why)
 
 
 def steps_table(comparison: Comparison) -> str:

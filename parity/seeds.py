@@ -420,11 +420,11 @@ def write_outputs(
     """Judge the runs and write report.md, parity.json and curves.png; (passed, verdict, ...)."""
     seeds = [r.seed for r in results["keras"]]
     checks, equivalences = judge(results, spec)
-    probe_check = lockstep.lockstep_check(probe, "lockstep probe") if probe else None
     checks[:0] = [
         *([audit.audit_check(audit_rows)] if audit_rows else []),
-        probe_check or lockstep.missing_probe_check(),
+        lockstep.probe_check(probe),
     ]
+    probe = probe if isinstance(probe, lockstep.Comparison) else None
     passed, line = verdict_line(checks, equivalences, len(seeds), mode)
     by_side = {side: bands(runs) for side, runs in results.items()}
     write_json(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from shared.mnist import DataError
-from shared.results import Result, epoch_table, write_json
+from shared.results import Result, epoch_table, new_result, write_json
 from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
 from shared.splits import Splits, first_training_images, load_splits
 
@@ -142,14 +142,25 @@ def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
         fail_usage(str(err))
 
 
+class LockstepRefused(ValueError):
+    """A lockstep run this spec's pipeline cannot honour; the message names what, why and the fix."""
+
+
 def lockstep_spec(spec: Spec, mode: str) -> Spec:
-    """The spec a lockstep run can honour, or exit 2 naming what it cannot and the fix. The classic
-    pipeline takes its augmentation draws in this process: its DataLoader workers (data.workers) are
-    0, "auto" included."""
-    if mode != "lockstep" or spec.data.pipeline != "classic" or spec.data.workers == 0:
+    """The spec a lockstep run can honour, or LockstepRefused. The classic pipeline takes its
+    augmentation draws in this process: its DataLoader workers (data.workers) are 0, "auto" included."""
+    if mode != "lockstep":
+        return spec
+    if spec.ablate.augment_affine:
+        raise LockstepRefused(
+            "lockstep cannot share the augmentation of ablate.augment_affine: Keras's "
+            "RandomRotation, RandomTranslation and RandomZoom draw their parameters inside and "
+            "take none from outside (and RandomRotation fails in float64 on TensorFlow)"
+        )
+    if spec.data.pipeline != "classic" or spec.data.workers == 0:
         return spec
     if spec.data.workers != "auto":
-        fail_usage(
+        raise LockstepRefused(
             f"--mode lockstep with data.pipeline=classic needs data.workers=0, not "
             f"{spec.data.workers}: the shared augmentation draws are handed to one sample at a "
             "time in order, which worker processes cannot follow. Use --set data.workers=0 "
@@ -158,12 +169,29 @@ def lockstep_spec(spec: Spec, mode: str) -> Spec:
     return spec_from_dict(spec.to_dict(), [("data.workers", 0)])
 
 
+def main_spec(spec: Spec, mode: str) -> Spec:
+    """lockstep_spec for the run itself: exit 2 when it cannot be honoured."""
+    try:
+        return lockstep_spec(spec, mode)
+    except LockstepRefused as err:
+        fail_usage(str(err))
+
+
 def probe_inputs(spec: Spec, splits: Splits, args: argparse.Namespace):
     """(spec, splits, args) of the float64 lockstep probe of a run of `spec`: its [probe] overrides,
-    the first training images only, no progress bars, nothing to describe."""
+    the first training images only, no progress bars, nothing to describe. LockstepRefused when the
+    pipeline cannot run it."""
     probe = lockstep_spec(spec.probe_spec(), "lockstep")
     quiet = argparse.Namespace(**{**vars(args), "quiet": True, "audit": None})
     return probe, first_training_images(splits, probe.data.train_subset), quiet
+
+
+def refused_probe(framework: str, spec: Spec, err: LockstepRefused) -> Result:
+    """The probe's result when the pipeline cannot run it: the run itself goes on, and compare.py
+    fails the probe's check with this message."""
+    result = new_result(framework, spec.to_dict(), "lockstep", spec.train.seed, {}, "-")
+    result.status, result.message = "refused", str(err)
+    return result
 
 
 def finish(result: Result, args: argparse.Namespace, save_model) -> int:

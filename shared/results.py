@@ -22,7 +22,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 SCHEMA = "mnist-parity/result/2"
 SIDES = ("keras", "torch")
 SIDE_LABELS = {"keras": "Keras", "torch": "PyTorch"}
-STATUSES = ("ok", "diverged")
+STATUSES = ("ok", "diverged", "refused")  # refused: a probe the pipeline cannot run
 
 
 @dataclass

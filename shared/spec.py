@@ -91,6 +91,26 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class AblateSpec:
+    """One switch per bridged difference (parity/bridges.py) and per classic porting slip: true turns
+    the bridge off, or makes the slip, on the side that compare.py --ablate names."""
+
+    normalize_std: bool
+    fit_shuffle: bool
+    augment_affine: bool
+    augment_fill: bool
+    init_kernel: bool
+    init_bias: bool
+    weight_layout: bool
+    loss_from_logits: bool
+    adam_epsilon: bool
+    reported_loss: bool
+    float64_constants: bool
+    shuffle_batches: bool
+    flatten_order: bool
+
+
+@dataclass(frozen=True)
 class Tolerances:
     test_accuracy: float
     val_accuracy: float
@@ -121,6 +141,7 @@ class Spec:
     augment: AugmentSpec
     model: ModelSpec
     train: TrainSpec
+    ablate: AblateSpec
     parity: ParitySpec
     quick: dict[str, Any]
     probe: dict[str, Any]
@@ -161,7 +182,13 @@ class Spec:
         return json.dumps(self.to_dict(), indent=2)
 
 
-SECTIONS = {"data": DataSpec, "augment": AugmentSpec, "model": ModelSpec, "train": TrainSpec}
+SECTIONS = {
+    "data": DataSpec,
+    "augment": AugmentSpec,
+    "model": ModelSpec,
+    "train": TrainSpec,
+    "ablate": AblateSpec,
+}
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:

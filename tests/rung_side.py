@@ -48,9 +48,9 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
         keras.config.set_floatx(dtype)
         keras.config.set_dtype_policy(dtype)
         model = build_model(spec)
-        model.compile(optimizer=make_optimizer(spec), loss=make_loss())
+        model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec))
         load_initial_weights(model, weights)
-        _, logits, loss, grads = staged_step(model, make_loss())(images[..., None], labels)
+        _, logits, loss, grads = staged_step(model, make_loss(spec))(images[..., None], labels)
         variables = model.trainable_variables
         for step in range(STEPS):
             model.optimizer.apply_gradients(zip(shared_gradients(weights, dtype, step), variables))

@@ -40,7 +40,7 @@ def random_affine(spec: Spec) -> RandomAffine:
         interpolation=v2.InterpolationMode(a.interpolation),
         # [augment-fill] fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
         # default fill=0 resamples a mask and darkens border pixels a second time
-        fill=None,
+        fill=0 if spec.ablate.augment_fill else None,
     )
 
 

@@ -33,6 +33,7 @@ class MLP(nn.Module):
         super().__init__()
         data, model = spec.data, spec.model
         self.kernel_init, self.bias_init = model.kernel_init, model.bias_init
+        self.ablate = spec.ablate  # ablations only (spec.toml [ablate])
         fan_in = spec.input_dim
         layers: list[nn.Module] = [nn.Flatten()]  # (B, 1, 28, 28) -> (B, 784)
         for units in model.hidden:
@@ -48,8 +49,11 @@ class MLP(nn.Module):
 
     def _init_weights(self, module: nn.Module) -> None:
         # The spec's initializers replace torch's defaults (weights and biases U(+-1/sqrt(fan_in))).
-        if isinstance(module, nn.Linear):
+        if not isinstance(module, nn.Linear):
+            return
+        if not self.ablate.init_kernel:
             INITIALIZERS[self.kernel_init](module.weight)  # [init-kernel] Keras's glorot_uniform
+        if not self.ablate.init_bias:
             INITIALIZERS[self.bias_init](module.bias)  # [init-bias] Keras's zeros
 
     def linears(self) -> list[nn.Linear]:
@@ -59,6 +63,8 @@ class MLP(nn.Module):
         return [m for m in self.layers if isinstance(m, Dropout)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.ablate.flatten_order:  # a null control, for ablations: channels last, then Flatten
+            x = x.permute(0, 2, 3, 1)
         return self.layers(x)
 
 
@@ -72,7 +78,8 @@ def load_initial_weights(model: MLP, weights: list[np.ndarray]) -> None:
     """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out), in the model's dtype."""
     for layer, kernel, bias in zip(model.linears(), weights[::2], weights[1::2]):
         # [weight-layout] Keras keeps a kernel (fan_in, fan_out), nn.Linear a weight (fan_out, fan_in)
-        layer.weight.copy_(torch.from_numpy(kernel.T.copy()))
+        layout = kernel.reshape(kernel.shape[::-1]) if model.ablate.weight_layout else kernel.T
+        layer.weight.copy_(torch.from_numpy(layout.copy()))
         layer.bias.copy_(torch.from_numpy(bias))
 
 

@@ -45,6 +45,8 @@ def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
     # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat),
     # and Keras's bias correction uses its betas in the variables' dtype: set torch's eps and lr
     # before each step so that its update is Keras's (keras_update).
+    if spec.ablate.adam_epsilon:  # ablated: stock Adam
+        return optimizer
     for group in optimizer.param_groups:
         group["keras_lr"], group["keras_epsilon"], group["keras_step"] = t.lr, t.epsilon, 0
     optimizer.register_step_pre_hook(keras_update)
@@ -98,6 +100,8 @@ def train_epoch(
         check_divergence(total_loss / seen, epoch, batch, spec.train)
         progress.update(len(labels))
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+    if spec.ablate.reported_loss:  # [reported-loss] ablated: the last batch's loss
+        return loss.item(), correct / seen
     return total_loss / seen, correct / seen
 
 
@@ -214,11 +218,14 @@ def main(argv=None) -> int:
         # cores: two threads ran an epoch in 1.0-1.1 s idle, one in 1.3 s; but while another process
         # kept a core busy, two threads waited on each other, 3-17 s an epoch, and one took 1.2-1.6 s.
         torch.set_num_threads(1)
-    spec = cli.lockstep_spec(spec, args.mode)
+    spec = cli.main_spec(spec, args.mode)
     print(f"torch: training on {describe(device)} ({args.mode} mode)", flush=True)
     if args.probe:  # the float64 lockstep probe, before the run itself
-        probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
-        probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
+        try:
+            probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
+            probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
+        except cli.LockstepRefused as err:
+            probe = cli.refused_probe("torch", spec, err)
         write_json(args.probe, probe)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:

@@ -1,0 +1,135 @@
+"""The ablation sweep: every bridge turned off, and every porting slip made, one at a time on one
+side, each measured by a full compare.py run; the walkthrough's cards read the result.
+
+    python -m parity.ablations                 # quick configuration, one seed: docs/ablations.json
+    python -m parity.ablations --full          # the default configuration (10 epochs)
+    python -m parity.ablations --only adam-epsilon normalize-std
+
+Per ablation: how far the curves part per epoch (Keras - PyTorch, and the same for the untouched
+baseline), the lockstep probe's first differing step and stage, and which checks of the verdict
+failed. The file records its commit, versions, machine and commands, like the calibration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from parity.bridges import ABLATIONS, BRIDGES, Slip
+from parity.runner import ROOT
+from shared.results import SIDES, read_result, write_json
+
+OUT = ROOT / "docs" / "ablations.json"
+CURVES = ("train_loss", "val_loss", "val_accuracy")
+
+
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def kind(entry) -> str:
+    if isinstance(entry, Slip):
+        return "control" if entry.control else "slip"
+    return "bridge"
+
+
+def measure(name: str | None, full: bool, workdir: Path) -> dict:
+    """One compare.py run with `--ablate name` (None: the untouched baseline), summarised."""
+    out = workdir / (name or "baseline")
+    command = ["compare.py", *([] if full else ["--quick"]), *(["--ablate", name] if name else [])]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, *command, "--out", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    entry = {"command": " ".join(["python", *command]), "exit": done.returncode}
+    entry["seconds"] = round(time.monotonic() - start, 1)
+    parity_file = out / "parity.json"
+    if not parity_file.exists():
+        entry["error"] = (done.stdout + done.stderr)[-1500:]
+        return entry
+    parity = json.loads(parity_file.read_text())
+    entry["verdict"] = parity["verdict"]
+    entry["failed_checks"] = [c["name"] for c in parity["checks"] if not c["passed"]]
+    probe = next((c for c in parity["checks"] if c["name"].startswith("lockstep probe")), None)
+    entry["probe"] = probe and {
+        "passed": probe["passed"],
+        "largest": probe["measured"],
+        "detail": probe["detail"],
+    }
+    entry["audit"] = {
+        status: [r["label"] for r in parity["audit"] if r["status"] == status]
+        for status in ("asked", "differs")
+    }
+    results = {}
+    for side in SIDES:
+        try:
+            results[side] = read_result(out / f"{side}.json")
+        except (OSError, ValueError):
+            results[side] = None
+    keras, torch = results["keras"], results["torch"]
+    if keras and torch and keras.ok and torch.ok:
+        entry["curves"] = {
+            key: [
+                round(getattr(k, key) - getattr(t, key), 5)
+                for k, t in zip(keras.history, torch.history)
+            ]
+            for key in CURVES
+        }
+        entry["test_accuracy"] = {"keras": keras.test.accuracy, "torch": torch.test.accuracy}
+        entry["versions"] = {side: r.versions for side, r in results.items()}
+    return entry
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m parity.ablations", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="the default configuration, not --quick"
+    )
+    parser.add_argument("--only", nargs="+", choices=sorted(ABLATIONS), help="these ablations only")
+    parser.add_argument("--out", default=str(OUT), help=f"default: {OUT.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
+    config = "full" if args.full else "quick"
+    path = Path(args.out)
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    names = args.only or list(ABLATIONS)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print(f"ablation sweep ({config}): baseline and {len(names)} ablations", flush=True)
+        section = doc.get(config, {}) if args.only else {}
+        section["baseline"] = measure(None, args.full, workdir)
+        ablations = section.setdefault("ablations", {})
+        for name in names:
+            entry = ABLATIONS[name]
+            print(f"  {name} ({entry.side})...", end=" ", flush=True)
+            ablations[name] = {"side": entry.side, "kind": kind(entry)}
+            ablations[name].update(measure(name, args.full, workdir))
+            print(ablations[name].get("verdict", "no verdict")[:100], flush=True)
+        section["ablations"] = {n: ablations[n] for n in ABLATIONS if n in ablations}
+    section["provenance"] = {
+        "command": " ".join(["python -m parity.ablations", *(argv or sys.argv[1:])]),
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "machine": f"{platform.machine()}, {platform.system()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "bridges": [b.id for b in BRIDGES],
+        "versions": section["baseline"].pop("versions", {}),
+    }
+    for entry in section["ablations"].values():
+        entry.pop("versions", None)
+    doc[config] = section
+    write_json(path, doc)
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
