@@ -66,8 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=sorted(ABLATIONS),
         metavar="ID",
         help="turn one bridged difference off (or make one porting slip) on the side that "
-        "parity/bridges.py names, a one-sided change on purpose: "
-        + ", ".join(sorted(ABLATIONS)),
+        "parity/bridges.py names, a one-sided change on purpose: " + ", ".join(sorted(ABLATIONS)),
     )
     parser.add_argument(
         "--quick", action="store_true", help="the spec's [quick] smoke configuration"

@@ -134,16 +134,25 @@ def describe_pipeline(
     )
 
     epochs = train_data["x"]  # the EpochOrders fit is given
-    n, batch_size = epochs.orders.shape[1], epochs.batch_size
-    rows["loop.batch_size"] = row(batch_size, "EpochOrders.batch_size")
-    rows["loop.partial_last_batch"] = row(
-        "kept" if len(epochs) * batch_size >= n else "dropped",
-        "len(EpochOrders): batches per epoch",
-    )
-    rows["loop.shuffle"] = row(
-        _order(epochs.orders, train_data["shuffle"]),
-        "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
-    )
+    if isinstance(epochs, np.ndarray):  # arrays: fit batches and shuffles them itself
+        rows["loop.batch_size"] = row(train_data["batch_size"], "fit(batch_size=)")
+        rows["loop.partial_last_batch"] = row("kept", "fit keeps a partial last batch")
+        rows["loop.shuffle"] = row(
+            f"fit(shuffle={train_data['shuffle']!r}): on TensorFlow with a fixed seed, the first "
+            "epoch's permutation again every epoch",
+            "fit(shuffle=), as the builder gives it (tf.data keeps its order private)",
+        )
+    else:
+        n, batch_size = epochs.orders.shape[1], epochs.batch_size
+        rows["loop.batch_size"] = row(batch_size, "EpochOrders.batch_size")
+        rows["loop.partial_last_batch"] = row(
+            "kept" if len(epochs) * batch_size >= n else "dropped",
+            "len(EpochOrders): batches per epoch",
+        )
+        rows["loop.shuffle"] = row(
+            _order(epochs.orders, train_data["shuffle"], batch_size),
+            "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
+        )
     from keras_impl import train  # here: train.py imports this module
 
     fit_source = inspect.getsource(train.train)
@@ -170,10 +179,14 @@ def describe_pipeline(
     return rows
 
 
-def _order(orders: np.ndarray, shuffle) -> str:
+def _order(orders: np.ndarray, shuffle, batch_size: int) -> str:
     """How the epochs visit the samples: one row of orders per epoch, whose batches fit(shuffle=True)
     would also reshuffle."""
     n = orders.shape[1]
+
+    def batches(order):
+        return {tuple(sorted(order[i : i + batch_size])) for i in range(0, n, batch_size)}
+
     if not all(np.array_equal(np.sort(order), np.arange(n)) for order in orders):
         return "not every sample once per epoch"
     if shuffle:
@@ -182,6 +195,8 @@ def _order(orders: np.ndarray, shuffle) -> str:
         return "in order, never shuffled"
     if len(orders) > 1 and (orders == orders[0]).all():
         return "a uniform permutation of every sample, the same every epoch"
+    if len(orders) > 1 and all(batches(order) == batches(orders[0]) for order in orders[1:]):
+        return "the first epoch's batches, reshuffled whole every epoch"
     return UNIFORM_PERMUTATION
 
 

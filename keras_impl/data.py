@@ -86,12 +86,16 @@ def make_train_data(
 
 def _whole_batches(orders: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
     """The slip of shuffling whole batches (fit(shuffle="batch"), a loader that shuffles a list of
-    batches): every epoch serves the first epoch's batches, in a new order of batches."""
+    batches): each later epoch serves the first epoch's full batches in a new order, the partial
+    one last."""
     rng = np.random.default_rng([seed, 9])
-    batches = np.array_split(orders[0], range(batch_size, orders.shape[1], batch_size))
-    return np.stack(
-        [np.concatenate([batches[i] for i in rng.permutation(len(batches))]) for _ in orders]
-    )
+    full = orders.shape[1] // batch_size * batch_size
+    batches = orders[0, :full].reshape(-1, batch_size)
+    later = [
+        np.concatenate([*batches[rng.permutation(len(batches))], orders[0, full:]])
+        for _ in orders[1:]
+    ]
+    return np.stack([orders[0], *later])
 
 
 def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray) -> dict:

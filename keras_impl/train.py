@@ -207,7 +207,9 @@ def main(argv=None) -> int:
     if args.probe:  # the float64 lockstep probe, before the run itself
         try:
             probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
-            probe, _ = run(probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args)
+            probe, _ = run(
+                probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args
+            )
         except cli.LockstepRefused as err:
             probe = cli.refused_probe("keras", spec, err)
         write_json(args.probe, probe)

@@ -169,7 +169,7 @@ BRIDGES = (
     ),
     Bridge(
         "float64-constants",
-        "numerics",
+        "tensors and layout",
         "on TensorFlow, a Python float becomes a float32 tensor first: in float64, 1/255, the "
         "mean, the variance and Adam's betas are rounded to float32",
         "Python floats stay float64",
@@ -196,7 +196,7 @@ SLIPS = (
         "shuffle-batches",
         "loading and batches",
         "keras",
-        "whole batches reshuffled every epoch, their contents fixed (fit(shuffle=\"batch\"), or a "
+        'whole batches reshuffled every epoch, their contents fixed (fit(shuffle="batch"), or a '
         "loader that shuffles a list of batches), where both sides shuffle samples",
         ("loop.shuffle",),
     ),

@@ -68,7 +68,9 @@ class Difference:
     torch: float | str
 
     def describe(self) -> str:
-        return f"{self.where}: {stage_label(self.stage)} differs by {self.measured:.3g}"
+        label = stage_label(self.stage)
+        verb = "differ" if label == "the logits" else "differs"
+        return f"{self.where}: {label} {verb} by {self.measured:.3g}"
 
 
 @dataclass
