@@ -19,8 +19,11 @@ def preprocess(spec: Spec, augment: bool, lockstep: bool = False) -> keras.Seque
     # which in float64 would put 1/255, the mean and the variance 1e-8 off torchvision's.
     constant = float if spec.ablate.float64_constants else np.float64
     mean, std = constant(spec.data.mean), constant(spec.data.std)
-    # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std.
-    variance = std if spec.ablate.normalize_std else std**2
+    # [normalize-std] Normalization takes a variance where torchvision's Normalize takes a std, and
+    # divides by its square root in the run's dtype: square the std rounded to that dtype, and the
+    # root is exactly the std torchvision divides by (float32: 0.30810001 otherwise, not 0.3081).
+    rounded_std = constant(np.dtype(spec.train.dtype).type(std))
+    variance = std if spec.ablate.normalize_std else rounded_std**2
     return keras.Sequential(
         [
             # bit-equal to torchvision's ToDtype(float32, scale=True)

@@ -105,8 +105,8 @@ PATCHES = {
     "the std passed as the variance": (
         "keras",
         "keras_impl/data.py",
-        "variance=std**2",
-        "variance=std",
+        "variance = std if spec.ablate.normalize_std else std**2",
+        "variance = std",
         {"data.normalize_std"},
     ),
     "augmentation moved after normalization": (
@@ -121,7 +121,7 @@ PATCHES = {
     "RandomAffine's default fill": (
         "torch",
         "torch_impl/augment.py",
-        "        fill=None,\n    )",
+        "        fill=0 if spec.ablate.augment_fill else None,\n    )",
         "    )",
         {"augment.fill"},
     ),

@@ -29,7 +29,10 @@ step tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py &&
 step audit python3 compare.py --audit --device gpu --keras-backend jax --out "$OUT/audit" &&
 step quick python3 compare.py --quick --device gpu --keras-backend jax --out "$OUT/quick" &&
 step default python3 compare.py --device gpu --keras-backend jax --out "$OUT/default" &&
+step lockstep64 python3 compare.py --mode lockstep --dtype float64 --quick --device gpu \
+    --keras-backend jax --out "$OUT/lockstep64" &&
 step bench python3 bench.py --device gpu --keras-backend jax --epochs 4 --json "$OUT/bench.json"
 code=$?
 cp "$OUT"/default/report.md "$OUT/default-report.md" 2>/dev/null
+cp "$OUT"/lockstep64/report.md "$OUT/lockstep64-report.md" 2>/dev/null
 exit $code
