@@ -105,7 +105,7 @@ PATCHES = {
     "the std passed as the variance": (
         "keras",
         "keras_impl/data.py",
-        "variance = std if spec.ablate.normalize_std else std**2",
+        "variance = std if spec.ablate.normalize_std else rounded_std**2",
         "variance = std",
         {"data.normalize_std"},
     ),
