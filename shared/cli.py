@@ -11,9 +11,10 @@ from pathlib import Path
 from shared.mnist import DataError
 from shared.results import Result, epoch_table, new_result, write_json
 from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
-from shared.splits import Splits, first_training_images, load_splits
+from shared.splits import Splits, first_images, load_splits
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+PROBE_EVAL = 1000  # validation and test images the probe evaluates: evaluation is in it, in seconds
 
 
 def process_age() -> float:
@@ -179,11 +180,11 @@ def main_spec(spec: Spec, mode: str) -> Spec:
 
 def probe_inputs(spec: Spec, splits: Splits, args: argparse.Namespace):
     """(spec, splits, args) of the float64 lockstep probe of a run of `spec`: its [probe] overrides,
-    the first training images only, no progress bars, nothing to describe. LockstepRefused when the
-    pipeline cannot run it."""
+    the first training images only and the first PROBE_EVAL validation and test images, no progress
+    bars, nothing to describe. LockstepRefused when the pipeline cannot run it."""
     probe = lockstep_spec(spec.probe_spec(), "lockstep")
     quiet = argparse.Namespace(**{**vars(args), "quiet": True, "audit": None})
-    return probe, first_training_images(splits, probe.data.train_subset), quiet
+    return probe, first_images(splits, probe.data.train_subset, PROBE_EVAL), quiet
 
 
 def refused_probe(framework: str, spec: Spec, err: LockstepRefused) -> Result:

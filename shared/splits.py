@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,6 +39,14 @@ def load_splits(spec: Spec, data_dir=None, download: bool = False) -> Splits:
     )
 
 
-def first_training_images(splits: Splits, n: int) -> Splits:
-    """The splits with only the first n training images (all of them if there are fewer)."""
-    return replace(splits, x_train=splits.x_train[:n], y_train=splits.y_train[:n])
+def first_images(splits: Splits, n_train: int, n_eval: int) -> Splits:
+    """The splits with only their first n_train training images and n_eval validation and test
+    images (all of them where there are fewer)."""
+    return Splits(
+        splits.x_train[:n_train],
+        splits.y_train[:n_train],
+        splits.x_val[:n_eval],
+        splits.y_val[:n_eval],
+        splits.x_test[:n_eval],
+        splits.y_test[:n_eval],
+    )
