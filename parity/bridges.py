@@ -95,7 +95,7 @@ BRIDGES = (
             "augment.interpolation",
             "augment.fill",
             "data.stages",
-            "data.augmented_splits",
+            "augment.splits",
         ),
         "three resamplings blur the digit more than one, and zoom 1.1 shrinks what scale 1.1 enlarges",
         "keras",
