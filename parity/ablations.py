@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -114,12 +115,17 @@ def main(argv=None) -> int:
             ablations[name].update(measure(name, args.full, workdir))
             print(ablations[name].get("verdict", "no verdict")[:100], flush=True)
         section["ablations"] = {n: ablations[n] for n in ABLATIONS if n in ablations}
-    section["provenance"] = {
+    run = {
         "command": " ".join(["python -m parity.ablations", *(argv or sys.argv[1:])]),
         "commit": git("rev-parse", "HEAD"),
         "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "machine": f"{platform.machine()}, {platform.system()}",
         "date": time.strftime("%Y-%m-%d"),
+        "ablations": names,
+    }
+    earlier = section.get("provenance", {}).get("runs", []) if args.only else []
+    section["provenance"] = {
+        "runs": [*earlier, run],
+        "machine": f"{platform.machine()}, {platform.system()}, {os.cpu_count()} CPUs",
         "bridges": [b.id for b in BRIDGES],
         "versions": section["baseline"].pop("versions", {}),
     }

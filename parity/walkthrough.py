@@ -403,11 +403,12 @@ def index_markdown(ablations: dict) -> str:
         )
     out += ["", *sweep_findings(quick)]
     provenance = quick.get("provenance", {})
-    if provenance:
+    for run in provenance.get("runs", []):
+        dirty = " with uncommitted changes" if run["uncommitted_changes"] else ""
         out += [
             "",
-            f"Measured by `{provenance['command']}` at commit `{provenance['commit'][:12]}` "
-            f"on {provenance['date']} ({provenance['machine']}).",
+            f"Measured by `{run['command']}` at commit `{run['commit'][:12]}`{dirty} on "
+            f"{run['date']} ({provenance['machine']}).",
         ]
     return "\n".join(out).rstrip() + "\n"
 
