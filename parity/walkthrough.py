@@ -248,6 +248,12 @@ def measured_cost(entry_id: str, ablations: dict) -> list[str]:
     else:
         lines.append("no curves: " + result.get("error", "a side did not finish")[-200:])
     lines.append(f"checks that fail: {failed_checks(result)}")
+    full = ablations.get("full", {}).get("ablations", {}).get(entry_id)
+    if full:
+        lines.append(
+            f"in the default configuration (`{full['command']}`, 10 epochs), checks that fail: "
+            f"{failed_checks(full)}"
+        )
     return lines
 
 
@@ -389,27 +395,32 @@ def index_markdown(ablations: dict) -> str:
         "`compare.py --quick` (`python -m parity.ablations`; `docs/ablations.json` holds every "
         "number). The untouched project passes the same run.",
         "",
-        "| ablation | kind | side | the probe finds first | checks that fail | exit |",
-        "|---|---|---|---|---|---|",
+        "| ablation | kind | side | the probe finds first | checks that fail | exit | 10 epochs: checks that fail |",
+        "|---|---|---|---|---|---|---|",
     ]
+    full = ablations.get("full", {})
     for name, entry in ABLATIONS.items():
         result = quick.get("ablations", {}).get(name, {})
         probe = result.get("probe")
         first = probe_finding(probe) if probe else "-"
         kind = "control" if getattr(entry, "control", False) else type(entry).__name__.lower()
+        in_full = full.get("ablations", {}).get(name)
         out.append(
             f"| `{name}` | {kind} | {entry.side} | {first} | {failed_checks(result)} | "
-            f"{result.get('exit', '-')} |"
+            f"{result.get('exit', '-')} | {failed_checks(in_full) if in_full else '-'} |"
         )
-    out += ["", *sweep_findings(quick)]
-    provenance = quick.get("provenance", {})
-    for run in provenance.get("runs", []):
-        dirty = " with uncommitted changes" if run["uncommitted_changes"] else ""
-        out += [
-            "",
-            f"Measured by `{run['command']}` at commit `{run['commit'][:12]}`{dirty} on "
-            f"{run['date']} ({provenance['machine']}).",
-        ]
+    out += ["", "In the quick configuration:", "", *sweep_findings(quick)]
+    if full:
+        out += ["", "In the default configuration (10 epochs):", "", *sweep_findings(full)]
+    for section in (quick, full):
+        provenance = section.get("provenance", {})
+        for run in provenance.get("runs", []):
+            dirty = " with uncommitted changes" if run["uncommitted_changes"] else ""
+            out += [
+                "",
+                f"Measured by `{run['command']}` at commit `{run['commit'][:12]}`{dirty} on "
+                f"{run['date']} ({provenance['machine']}).",
+            ]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -432,8 +443,6 @@ def sweep_findings(quick: dict) -> list[str]:
         return ", ".join(f"`{n}`" for n in names) or "none"
 
     lines = [
-        "What the sweep found:",
-        "",
         f"- the epoch-level checks (curves, test accuracy) catch {len(by_curves)} of "
         f"{len(results)}: {named(by_curves)};",
         f"- the lockstep probe alone catches {len(by_probe)} more, each located at its first step "
