@@ -478,7 +478,7 @@ table.sides > tbody > tr > td { vertical-align: top; width: 50%; padding: 0 0.6e
 th.side { text-align: left; font-size: 1.1em; padding: 0.4em 0.6em; }
 .keras { background: #fff3f0; } .torch { background: #f0f4ff; } .shared { background: #f4f4f4; }
 .source { font-size: 0.82em; color: #555; }
-.highlight pre { font-size: 0.78em; overflow-x: auto; margin: 0.2em 0 1em; }
+.highlight pre { font-size: 0.9em; overflow-x: auto; margin: 0.2em 0 1em; }
 .hll { background-color: #ffe58a !important; }
 .card { border: 1px solid #ccc; border-radius: 6px; padding: 0.3em 1em; margin: 1em 0; }
 table.data { border-collapse: collapse; font-size: 0.9em; } table.data td, table.data th { border: 1px solid #ddd; padding: 2px 8px; }
