@@ -45,7 +45,7 @@ class RandomAffine(keras.layers.Layer):  # [augment-affine] one warp, drawn like
         """(angles, translations (B, 2), scales) for a batch: U(-degrees, degrees); whole-pixel shifts
         round(U(-f * W, f * W)), rounded as torchvision rounds them; U(low, high)."""
         if self.given_batch:
-            params = self.given[:batch_size]
+            params = ops.convert_to_tensor(self.given)[:batch_size]
             return params[:, 0], params[:, 1:3], params[:, 3]
         max_dx, max_dy = self.translate[0] * width, self.translate[1] * height
 
@@ -61,6 +61,9 @@ class RandomAffine(keras.layers.Layer):  # [augment-affine] one warp, drawn like
         batch_size, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
         angles, translations, scales = self.draw_params(batch_size, height, width)
         return affine(images, angles, translations, scales, self.interpolation, self.fill)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
     def get_config(self):
         return {

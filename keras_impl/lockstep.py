@@ -40,7 +40,7 @@ class BatchLoss(keras.metrics.Metric):
         self.value.assign(ops.cast(self.loss_fn(y_true, y_pred), self.value.dtype))
 
     def result(self):
-        return self.value
+        return ops.convert_to_tensor(self.value)
 
 
 def staged_step(model: keras.Model, loss_fn):

@@ -40,7 +40,7 @@ class Dropout(keras.layers.Layer):
         if not training or self.rate == 0:
             return inputs
         if self.given_batch:
-            keep = self.keep[: ops.shape(inputs)[0]]
+            keep = ops.convert_to_tensor(self.keep)[: ops.shape(inputs)[0]]
         else:
             draws = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator)
             keep = ops.cast(draws >= self.rate, inputs.dtype)

@@ -25,14 +25,16 @@ step() {  # step NAME COMMAND...: run it, keep its output and wall time in $OUT/
     python3 -c "import torch, torchvision, jax, keras; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'jax', jax.__version__, 'keras', keras.__version__, jax.devices())"
 } >"$OUT/machine.txt" 2>&1
 
-step tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py &&
-step audit python3 compare.py --audit --device gpu --keras-backend jax --out "$OUT/audit" &&
-step quick python3 compare.py --quick --device gpu --keras-backend jax --out "$OUT/quick" &&
-step default python3 compare.py --device gpu --keras-backend jax --out "$OUT/default" &&
-step lockstep64 python3 compare.py --mode lockstep --dtype float64 --quick --device gpu \
-    --keras-backend jax --out "$OUT/lockstep64" &&
-step bench python3 bench.py --device gpu --keras-backend jax --epochs 4 --json "$OUT/bench.json"
-code=$?
+# every step runs: a parity FAIL (exit 1) is a finding to bring back, not a reason to stop
+code=0
+run_step() { step "$@" || code=$(( $? > code ? $? : code )); }
+run_step tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
+run_step audit python3 compare.py --audit --device gpu --keras-backend jax --out "$OUT/audit"
+run_step quick python3 compare.py --quick --device gpu --keras-backend jax --out "$OUT/quick"
+run_step default python3 compare.py --device gpu --keras-backend jax --out "$OUT/default"
+run_step lockstep64 python3 compare.py --mode lockstep --dtype float64 --quick --device gpu \
+    --keras-backend jax --out "$OUT/lockstep64"
+run_step bench python3 bench.py --device gpu --keras-backend jax --epochs 4 --json "$OUT/bench.json"
 cp "$OUT"/default/report.md "$OUT/default-report.md" 2>/dev/null
 cp "$OUT"/lockstep64/report.md "$OUT/lockstep64-report.md" 2>/dev/null
 exit $code
