@@ -230,14 +230,15 @@ def main(argv=None) -> int:
     if descriptions:
         asked = {side: audit.asked_keys(side_sets) for side, side_sets in sets.items()}
         rows = audit.classify(descriptions["keras"], descriptions["torch"], asked)
-    probe = lockstep.read_probe({side: out_dir / f"{side}-probe.json" for side in SIDES}, spec)
+    paths = {side: out_dir / f"{side}-probe.json" for side in SIDES}
+    probe_check, probe = lockstep.read_probe(paths, spec)
     main_steps = None
     if args.mode == "lockstep" and keras and torch:
         main_steps = lockstep.compare_steps(keras, torch, spec)
     checks = [
         *([audit.audit_check(rows)] if rows else []),
         # a crashed side is named by its own check
-        *([lockstep.probe_check(probe)] if probe or (keras and torch) else []),
+        *([probe_check] if not crashed else []),
         *parity_checks(keras, torch, spec, args.mode),
         *([lockstep.lockstep_check(main_steps, "lockstep")] if main_steps else []),
     ]
@@ -264,8 +265,7 @@ def main(argv=None) -> int:
             "audit": [r.to_dict() for r in rows],
         },
     )
-    comparisons = {"probe": probe if isinstance(probe, lockstep.Comparison) else None}
-    comparisons["lockstep"] = main_steps
+    comparisons = {"probe": probe, "lockstep": main_steps}
     write_report(
         out_dir / "report.md",
         keras,
@@ -290,8 +290,6 @@ def main(argv=None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"{line}\nreport: {out_dir / 'report.md'}  curves: {out_dir / 'curves.png'}")
-    if probe is None and not crashed and not refused:
-        print("note: the lockstep probe left no records: see the sides' output above")
     if refused:
         return EXIT_USAGE
     if crashed:

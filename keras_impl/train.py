@@ -21,6 +21,7 @@ from shared.align import epoch_orders, initial_weights
 from shared.results import (
     Diverged,
     EpochRow,
+    Result,
     Scores,
     check_divergence,
     epoch_row,
@@ -119,9 +120,11 @@ def _set_random_seed(seed: int, backend: str) -> None:
         importlib.import_module("torch").manual_seed(seed)
 
 
-def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=None):
-    """Build the pipeline from `spec`, train it in `mode`, evaluate it: (the run's Result, the model).
-    With a stopwatch, its phases are timed and the pipeline described for the audit first."""
+def run(
+    spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch: cli.Stopwatch
+) -> tuple[Result, keras.Model] | None:
+    """Build the pipeline from `spec`, train it in `mode`, evaluate it: (the run's Result, the model);
+    None after describing the pipeline for args.audit when args.audit_only."""
     backend = keras.backend.backend()
     # before anything is built: layers take their dtype then. The policy too: Keras keeps the first
     # one it made, from the floatx of that moment.
@@ -144,14 +147,12 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     model.compile(
         optimizer=make_optimizer(spec),
         loss=loss_fn,
-        metrics=["accuracy", *([BatchLoss(make_loss(spec))] if lockstep else [])],
+        metrics=["accuracy", *([BatchLoss(loss_fn)] if lockstep else [])],
         steps_per_execution=steps_per_execution,
     )
     train_data = make_train_data(spec, splits.x_train, splits.y_train)
     val_data = make_eval_data(spec, splits.x_val, splits.y_val)
-    if (
-        stopwatch and args.audit
-    ):  # the pipeline as built, before aligned mode replaces weights and order
+    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
         write_json(args.audit, describe_pipeline(spec, model, train_data, result.device))
         if args.audit_only:
             return None
@@ -163,24 +164,22 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
         if lockstep:
             served = getattr(train_data["x"], "orders", orders)  # as EpochOrders serves them
             images, labels = splits.x_train[..., None], splits.y_train.astype(np.int64)
-            callback = Lockstep(spec, align_seed, served, images, labels, make_loss(spec))
+            callback = Lockstep(spec, align_seed, served, images, labels, loss_fn)
 
     start = time.perf_counter()
-    lap = stopwatch.lap if stopwatch else lambda phase: None
-    lap("setup")  # the data, the model, the audit
+    stopwatch.lap("setup")  # the data, the model, the audit
     try:
         result.history = train(model, train_data, val_data, spec, args.quiet, callback)
-        lap("training")
+        stopwatch.lap("training")
         test_data = make_eval_data(spec, splits.x_test, splits.y_test)
         test_loss, test_accuracy, confusion = evaluate(model, test_data, splits.y_test)
         result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
-        lap("evaluation")
+        stopwatch.lap("evaluation")
     except Diverged as err:
         result.status, result.message, result.history = "diverged", str(err), err.history
     result.total_seconds = time.perf_counter() - start
     result.steps = callback.records if callback else []
-    if stopwatch:
-        result.phases = stopwatch.phases
+    result.phases = stopwatch.phases
     return result, model
 
 
@@ -205,14 +204,7 @@ def main(argv=None) -> int:
         f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True
     )
     if args.probe:  # the float64 lockstep probe, before the run itself
-        try:
-            probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
-            probe, _ = run(
-                probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args
-            )
-        except cli.LockstepRefused as err:
-            probe = cli.refused_probe("keras", spec, err)
-        write_json(args.probe, probe)
+        cli.write_probe("keras", spec, splits, args, device, run)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
         return cli.EXIT_OK

@@ -164,24 +164,21 @@ def lockstep_check(comparison: Comparison, what: str) -> Check:
     return Check(name, c.worst, c.tolerance, passed, detail)
 
 
-def read_probe(paths: dict[str, Path], spec: Spec) -> Comparison | str | None:
-    """The probe's comparison from each side's {side}-probe.json; None when either is missing; the
-    reason when a side could not run it."""
+def read_probe(paths: dict[str, Path], spec: Spec) -> tuple[Check, Comparison | None]:
+    """The probe's line of the verdict, and its comparison, from each side's {side}-probe.json. The
+    check fails, saying why, when a file is missing or a side could not run the probe."""
+
+    def not_run(why: str) -> tuple[Check, None]:
+        return Check("lockstep probe", None, 0.0, False, why), None
+
     if not all(path.exists() for path in paths.values()):
-        return None
+        return not_run("no probe records from one side or both")
     keras, torch = (read_result(paths[side]) for side in SIDES)
     for side, result in zip(SIDES, (keras, torch)):
         if result.status == "refused":
-            return f"the {side} side could not run the probe: {result.message}"
-    return compare_steps(keras, torch, spec.probe_spec())
-
-
-def probe_check(probe: Comparison | str | None) -> Check:
-    """The probe's line of the verdict; it fails when the probe did not run."""
-    if isinstance(probe, Comparison):
-        return lockstep_check(probe, "lockstep probe")
-    why = probe or "no probe records from one side or both"
-    return Check("lockstep probe", None, 0.0, False, why)
+            return not_run(f"the {side} side could not run the probe: {result.message}")
+    comparison = compare_steps(keras, torch, spec.probe_spec())
+    return lockstep_check(comparison, "lockstep probe"), comparison
 
 
 def steps_table(comparison: Comparison) -> str:

@@ -415,16 +415,16 @@ def write_outputs(
     commands: list[str],
     notes: list[str],
     audit_rows: list | None = None,
-    probe: lockstep.Comparison | None = None,
+    probe: tuple[Check, lockstep.Comparison | None] | None = None,
 ) -> tuple[bool, str, list[Equivalence], dict]:
     """Judge the runs and write report.md, parity.json and curves.png; (passed, verdict, ...)."""
     seeds = [r.seed for r in results["keras"]]
     checks, equivalences = judge(results, spec)
+    probe_check, probe = probe or (None, None)
     checks[:0] = [
         *([audit.audit_check(audit_rows)] if audit_rows else []),
-        lockstep.probe_check(probe),
+        *([probe_check] if probe_check else []),
     ]
-    probe = probe if isinstance(probe, lockstep.Comparison) else None
     passed, line = verdict_line(checks, equivalences, len(seeds), mode)
     by_side = {side: bands(runs) for side, runs in results.items()}
     write_json(

@@ -187,12 +187,19 @@ def probe_inputs(spec: Spec, splits: Splits, args: argparse.Namespace):
     return probe, first_images(splits, probe.data.train_subset, PROBE_EVAL), quiet
 
 
-def refused_probe(framework: str, spec: Spec, err: LockstepRefused) -> Result:
-    """The probe's result when the pipeline cannot run it: the run itself goes on, and compare.py
-    fails the probe's check with this message."""
-    result = new_result(framework, spec.to_dict(), "lockstep", spec.train.seed, {}, "-")
-    result.status, result.message = "refused", str(err)
-    return result
+def write_probe(framework: str, spec: Spec, splits: Splits, args, device, run) -> None:
+    """Run the float64 lockstep probe of `spec` with the side's own `run` and write it to args.probe.
+    When the pipeline cannot run it, a `refused` result says why: the run itself goes on, and
+    compare.py fails the probe's check with that message."""
+    try:
+        probe_spec, probe_splits, probe_args = probe_inputs(spec, splits, args)
+        probe, _ = run(
+            probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args, Stopwatch()
+        )
+    except LockstepRefused as err:
+        probe = new_result(framework, spec.to_dict(), "lockstep", spec.train.seed, {}, "-")
+        probe.status, probe.message = "refused", str(err)
+    write_json(args.probe, probe)
 
 
 def finish(result: Result, args: argparse.Namespace, save_model) -> int:

@@ -15,6 +15,7 @@ from shared.lockstep import LockstepDraws, fingerprint, order_digest, parameter_
 from shared.results import StepRecord
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine, RandomAffine
+from torch_impl.data import BatchLoader
 from torch_impl.model import MLP, gradients_in_keras_layout, parameters_in_keras_layout
 
 STAGES = {v2.ToDtype: "rescaled", BatchRandomAffine: "augmented", v2.Normalize: "normalized"}
@@ -33,11 +34,10 @@ class Lockstep:
         self.batch_size, self.names = spec.train.batch_size, parameter_names(spec)
         self.records: list[StepRecord] = []
         self.epoch, self.cursor, self.pending = 0, 0, {}
-        transforms = loader.transform.transforms if hasattr(loader, "transform") else None
-        if transforms is None:  # classic: the Dataset's per-sample transforms, in this process
+        if isinstance(loader, BatchLoader):
+            transforms, loader.observe = loader.transform.transforms, self.observe
+        else:  # classic: the Dataset's per-sample transforms, run in this process
             transforms = loader.dataset.transform.transforms
-        else:
-            loader.observe = self.observe
         for transform in transforms:
             if isinstance(transform, (BatchRandomAffine, RandomAffine)):
                 transform.given = self.augment_params

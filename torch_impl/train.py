@@ -47,8 +47,11 @@ def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
     # before each step so that its update is Keras's (keras_update).
     if spec.ablate.adam_epsilon:  # ablated: stock Adam
         return optimizer
+    dtype = next(model.parameters()).dtype
     for group in optimizer.param_groups:
         group["keras_lr"], group["keras_epsilon"], group["keras_step"] = t.lr, t.epsilon, 0
+        # Keras computes its bias correction with the betas rounded to the variables' dtype
+        group["keras_betas"] = [torch.tensor(b, dtype=dtype).item() for b in group["betas"]]
     optimizer.register_step_pre_hook(keras_update)
     return optimizer
 
@@ -60,8 +63,7 @@ def keras_update(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
     for group in optimizer.param_groups:
         group["keras_step"] = t = group["keras_step"] + 1
         beta1, beta2 = group["betas"]
-        dtype = group["params"][0].dtype
-        keras_beta1, keras_beta2 = (torch.tensor(b, dtype=dtype).item() for b in (beta1, beta2))
+        keras_beta1, keras_beta2 = group["keras_betas"]
         correction = math.sqrt(1 - keras_beta2**t) / (1 - keras_beta1**t)
         group["lr"] = group["keras_lr"] * correction * (1 - beta1**t) / math.sqrt(1 - beta2**t)
         group["eps"] = group["keras_epsilon"] / math.sqrt(1 - beta2**t)
@@ -151,9 +153,11 @@ def train(
     return history
 
 
-def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=None) -> Result:
-    """Build the pipeline from `spec`, train it in `mode`, evaluate it: the run's Result. With a
-    stopwatch, its phases are timed and the pipeline described for the audit first (args.audit)."""
+def run(
+    spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch: cli.Stopwatch
+) -> tuple[Result, nn.Module] | None:
+    """Build the pipeline from `spec`, train it in `mode`, evaluate it: (the run's Result, the model);
+    None after describing the pipeline for args.audit when args.audit_only."""
     # initial weights (independent mode), dropout; the loaders seed the rest
     torch.manual_seed(spec.train.seed)
     versions = {
@@ -167,9 +171,7 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
     optimizer, loss_fn = make_optimizer(model, spec), make_loss()
     train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
     val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
-    if (
-        stopwatch and args.audit
-    ):  # the pipeline as built, before aligned mode replaces weights and order
+    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
         rows = describe_pipeline(
             spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
         )
@@ -185,23 +187,21 @@ def run(spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch=
             lockstep = Lockstep(spec, align_seed, orders, model, train_loader)
 
     start = time.perf_counter()
-    lap = stopwatch.lap if stopwatch else lambda phase: None
-    lap("setup")  # the data, the model, the audit
+    stopwatch.lap("setup")  # the data, the model, the audit
     try:
         result.history = train(
             model, optimizer, loss_fn, train_loader, val_loader, spec, device, args.quiet, lockstep
         )
-        lap("training")
+        stopwatch.lap("training")
         test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
         test_loss, test_accuracy, confusion = evaluate(model, test_loader, device)
         result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
-        lap("evaluation")
+        stopwatch.lap("evaluation")
     except Diverged as err:
         result.status, result.message, result.history = "diverged", str(err), err.history
     result.total_seconds = time.perf_counter() - start
     result.steps = lockstep.records if lockstep else []
-    if stopwatch:
-        result.phases = stopwatch.phases
+    result.phases = stopwatch.phases
     return result, model
 
 
@@ -221,14 +221,7 @@ def main(argv=None) -> int:
     spec = cli.main_spec(spec, args.mode)
     print(f"torch: training on {describe(device)} ({args.mode} mode)", flush=True)
     if args.probe:  # the float64 lockstep probe, before the run itself
-        try:
-            probe_spec, probe_splits, probe_args = cli.probe_inputs(spec, splits, args)
-            probe, _ = run(
-                probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args
-            )
-        except cli.LockstepRefused as err:
-            probe = cli.refused_probe("torch", spec, err)
-        write_json(args.probe, probe)
+        cli.write_probe("torch", spec, splits, args, device, run)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
         return cli.EXIT_OK
