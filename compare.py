@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     runner.add_keras_backend_option(parser)
     parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="run the sides one after the other, each with the whole machine, for phase times "
+        "undisturbed by the other side (default: both at once, the PyTorch side's output shown "
+        "after the Keras side's)",
+    )
+    parser.add_argument(
         "--audit",
         action="store_true",
         help="list every setting both sides use, read from their live objects, side by side; "
@@ -117,6 +125,18 @@ def new_run_dir(out: str | None) -> Path:
     return path
 
 
+def discard_run_dir(path: Path, made: bool) -> None:
+    """Remove what a run that could not be made wrote (and its directory, where compare.py made it)."""
+    if made:
+        shutil.rmtree(path)
+        return
+    for written in path.iterdir():
+        if written.is_dir():
+            shutil.rmtree(written)
+        else:
+            written.unlink()
+
+
 def side_options(args: argparse.Namespace, side_sets: list[str], out: Path) -> list[str]:
     return [
         *("--mode", args.mode, "--out", str(out), "--device", args.device),
@@ -137,10 +157,15 @@ def audit_only(
     args: argparse.Namespace, sets: dict[str, list[str]], out_dir: Path, command: str
 ) -> int:
     """compare.py --audit: each side describes its pipeline and trains nothing."""
-    for side, side_sets in sets.items():
-        audit_args = argparse.Namespace(**{**vars(args), "probe": False})
-        options = [*side_options(audit_args, side_sets, out_dir / f"{side}.json"), "--audit-only"]
-        run = runner.run_side(side, options)
+    audit_args = argparse.Namespace(**{**vars(args), "probe": False})
+    runs = runner.run_sides(
+        {
+            side: [*side_options(audit_args, side_sets, out_dir / f"{side}.json"), "--audit-only"]
+            for side, side_sets in sets.items()
+        },
+        at_once=not args.one_at_a_time,
+    )
+    for side, run in runs.items():
         if run.returncode != 0:
             print(
                 f"error: the {side} side could not describe its pipeline ({run.describe_exit()}):"
@@ -205,14 +230,25 @@ def main(argv=None) -> int:
     sets = dict(zip(SIDES, (args.keras_set, args.torch_set)))
     if args.audit:
         return audit_only(args, sets, out_dir, command)
-    results, crashed, refused = dict.fromkeys(SIDES), [], []
-    for side, side_sets in sets.items():
+    results, crashed = dict.fromkeys(SIDES), []
+    runs = runner.run_sides(
+        {
+            side: side_options(args, side_sets, out_dir / f"{side}.json")
+            for side, side_sets in sets.items()
+        },
+        echo=True,
+        at_once=not args.one_at_a_time,
+    )
+    for side, run in runs.items():
         path = out_dir / f"{side}.json"
-        run = runner.run_side(side, side_options(args, side_sets, path), echo=True)
         if run.returncode == EXIT_USAGE and not path.exists():
-            print(f"error: the {side} side refused its arguments (see above)", file=sys.stderr)
-            refused.append(side)
-            break
+            discard_run_dir(out_dir, made=args.out is None)
+            print(
+                f"error: the {side} side refused its arguments (see above): nothing was trained "
+                f"and nothing written to {out_dir}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         try:
             if run.returncode not in (0, 1):
                 raise RuntimeError(run.describe_exit())
@@ -223,7 +259,6 @@ def main(argv=None) -> int:
                 f"\n!!! the {side} side crashed ({err}); the end of its output:\n{run.output_tail}",
                 file=sys.stderr,
             )
-
     keras, torch = results["keras"], results["torch"]
     descriptions = audit.read_descriptions({side: out_dir / f"{side}-audit.json" for side in SIDES})
     rows = []
@@ -244,7 +279,11 @@ def main(argv=None) -> int:
     ]
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
-    notes += [f"the {side} side refused its arguments: nothing after it ran" for side in refused]
+    if not args.one_at_a_time:
+        notes.append(
+            "the sides ran at the same time, sharing the machine: their phase times include it "
+            "(compare.py --one-at-a-time, or bench.py, times each side alone)"
+        )
     notes += [
         f"one-sided overrides: {side} {' '.join(sets)}"
         for side, sets in zip(SIDES, (args.keras_set, args.torch_set))
@@ -290,8 +329,6 @@ def main(argv=None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"{line}\nreport: {out_dir / 'report.md'}  curves: {out_dir / 'curves.png'}")
-    if refused:
-        return EXIT_USAGE
     if crashed:
         return EXIT_CRASH
     return EXIT_PASS if all(c.passed for c in checks) else EXIT_FAIL

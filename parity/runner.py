@@ -1,20 +1,27 @@
-"""One function launches a side: `python -m {side}_impl.train OPTIONS` in a process of its own.
+"""How compare.py and bench.py launch a side: `python -m {side}_impl.train OPTIONS` in a process of its
+own (TensorFlow and torchvision must never share a process: importing TensorFlow first crashes it).
 
-TensorFlow and torchvision must never share a process (importing TensorFlow first crashes it), and
-one side at a time gives each side the whole machine.
+compare.py starts both sides at once: on a CPU the PyTorch side trains on one thread and the Keras
+side's step gains little from a second core, so together they take little longer than the slower one
+alone. bench.py, which times them, runs one side at a time, each with the whole machine.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
+EXIT_USAGE = 2  # a side refused its arguments, spec or data, before training
 
 
 @dataclass(frozen=True)
@@ -46,18 +53,99 @@ def side_command(side: str, *options: str) -> list[str]:
     return [sys.executable, "-m", f"{side}_impl.train", *options]
 
 
-def run_side(side: str, options: list[str], echo: bool = False) -> SideRun:
-    """Run one side to its end; with `echo`, stream its output to ours as it comes."""
-    cmd = side_command(side, *options)
+def _side_env() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}  # the packages importable from any working directory
-    if echo:
-        print(f"\n=== {side}: {' '.join(cmd[1:])}", flush=True)
-    tail: collections.deque[bytes] = collections.deque(maxlen=64)
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as proc:
-        for chunk in iter(lambda: proc.stdout.read1(4096), b""):
-            if echo:
+    # Two sides may share one GPU: JAX would otherwise take 75% of its memory at start, TensorFlow all.
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    return env
+
+
+class _Running:
+    """One side's process; its output goes to a pipe copied to ours as it comes (`stream`), or to a
+    file shown once the streamed side has ended."""
+
+    def __init__(self, side: str, options: list[str], stream: bool, echo: bool):
+        self.command, self.echo = side_command(side, *options), echo
+        self.tail: collections.deque[bytes] = collections.deque(maxlen=64)
+        self.held = None if stream else tempfile.TemporaryFile()
+        if echo and stream:
+            print(f"\n=== {side}: {' '.join(self.command[1:])}", flush=True)
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE if stream else self.held,
+            stderr=subprocess.STDOUT,
+            env=_side_env(),
+        )
+        self.reader = None
+        if stream:
+            self.reader = threading.Thread(target=self._copy, daemon=True)
+            self.reader.start()
+
+    def _copy(self) -> None:
+        for chunk in iter(lambda: self.process.stdout.read1(4096), b""):
+            if self.echo:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
-            tail.append(chunk)
-    return SideRun(cmd, proc.returncode, b"".join(tail).decode(errors="replace")[-3000:])
+            self.tail.append(chunk)
+
+    def finish(self, side: str) -> SideRun:
+        """Wait for the process's end (and its streamed output's); show its held output."""
+        self.process.wait()
+        if self.reader:
+            self.reader.join()
+        else:
+            self.held.seek(0)
+            if self.echo:
+                print(f"\n=== {side}: {' '.join(self.command[1:])}", flush=True)
+                shutil.copyfileobj(self.held, sys.stdout.buffer)
+                sys.stdout.flush()
+            self.held.seek(max(0, self.held.tell() - 4096))
+            self.tail.append(self.held.read())
+            self.held.close()
+        output = b"".join(self.tail).decode(errors="replace")[-3000:]
+        return SideRun(self.command, self.process.returncode, output)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+
+def run_sides(
+    sides: dict[str, list[str]], echo: bool = False, at_once: bool = True
+) -> dict[str, SideRun]:
+    """Run each side (name -> its options) to its end: all at once, or one after the other. With
+    `echo`, the first side's output streams to ours and the others' follows, in order, as one after
+    the other would show it. A side that refuses its arguments (exit 2) stops the sides still to run,
+    which are left out of the returned runs."""
+    if not at_once:
+        runs = {}
+        for side, options in sides.items():
+            runs[side] = _Running(side, options, stream=True, echo=echo).finish(side)
+            if runs[side].returncode == EXIT_USAGE:
+                break
+        return runs
+    running = {
+        side: _Running(side, options, stream=n == 0, echo=echo)
+        for n, (side, options) in enumerate(sides.items())
+    }
+    try:
+        while any(r.process.poll() is None for r in running.values()):
+            if any(r.process.poll() == EXIT_USAGE for r in running.values()):
+                break
+            time.sleep(0.05)
+        # after a refusal: the sides still running, whose results could not be compared
+        stopped = [side for side, r in running.items() if r.process.poll() is None]
+        for side in stopped:
+            running[side].stop()
+        return {side: r.finish(side) for side, r in running.items() if side not in stopped}
+    finally:  # an interrupt (Ctrl-C) or an error here ends every side
+        for r in running.values():
+            r.stop()
+
+
+def run_side(side: str, options: list[str], echo: bool = False) -> SideRun:
+    """Run one side to its end; with `echo`, stream its output to ours as it comes."""
+    return run_sides({side: options}, echo=echo)[side]

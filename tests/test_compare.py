@@ -52,6 +52,19 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
     # never overwrites an earlier run
     again = compare_cli("--quick", "--out", str(out))
     assert again.returncode == 2 and "never overwrites" in again.stderr
+    # the sides ran at once; one after the other, each trains exactly as it did
+    assert "the sides ran at the same time" in done.stdout
+    alone = compare_cli("--quick", "--one-at-a-time", "--out", str(tmp_path / "alone"))
+    assert alone.returncode == 0 and "the sides ran at the same time" not in alone.stdout
+    for side in ("keras", "torch"):
+        together, apart = (
+            json.loads((d / f"{side}.json").read_text()) for d in (out, tmp_path / "alone")
+        )
+        assert together["test"] == apart["test"]
+        for row, same in zip(together["history"], apart["history"], strict=True):
+            assert {k: v for k, v in row.items() if k != "seconds"} == {
+                k: v for k, v in same.items() if k != "seconds"
+            }
 
 
 def test_a_one_sided_change_is_flagged(tmp_path, compare_cli):
@@ -91,3 +104,35 @@ def test_a_crashed_side_is_named_and_the_other_side_kept(tmp_path, monkeypatch, 
     parity = json.loads((out / "parity.json").read_text())
     assert not parity["passed"] and "torch trained to the end" in parity["verdict"]
     assert (out / "curves.png").exists()
+
+
+def test_a_refusing_side_stops_the_other_and_nothing_is_written(tmp_path, compare_cli):
+    # lockstep cannot share its draws with DataLoader workers: the torch side refuses (exit 2)
+    refusing = [
+        "--mode",
+        "lockstep",
+        "--quick",
+        "--set=data.pipeline=classic",
+        "--set=data.workers=2",
+    ]
+    keras_options = ["--mode", "aligned", "--quick", "--out", str(tmp_path / "keras.json")]
+    runs = runner.run_sides(
+        {"keras": keras_options, "torch": [*refusing, "--out", str(tmp_path / "t.json")]}
+    )
+    assert runs["torch"].returncode == 2 and "data.workers=0" in runs["torch"].output_tail
+    assert "keras" not in runs and not (tmp_path / "keras.json").exists()  # stopped, not finished
+
+    out = tmp_path / "run"
+    done = compare_cli(
+        "--mode",
+        "lockstep",
+        "--quick",
+        "--torch-set",
+        "data.pipeline=classic",
+        "--torch-set",
+        "data.workers=2",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 2 and "the torch side refused its arguments" in done.stderr
+    assert out.is_dir() and not any(out.iterdir())
