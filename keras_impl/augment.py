@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import keras
@@ -34,6 +35,12 @@ class RandomAffine(keras.layers.Layer):  # [augment-affine] one warp, drawn like
         self.interpolation, self.fill, self.seed = interpolation, float(fill), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.given_batch = given_batch
+        self.warp = affine
+        if keras.backend.backend() == "tensorflow":
+            # TensorFlow's CPU gather kernel costs a third of a millisecond a call; compiled by XLA,
+            # the warp's four gathers and its arithmetic become one loop: 0.7 ms a batch, not 2.5.
+            tensorflow = importlib.import_module("tensorflow")
+            self.warp = tensorflow.function(affine, jit_compile=True)
 
     def build(self, input_shape):
         if self.given_batch:
@@ -60,7 +67,7 @@ class RandomAffine(keras.layers.Layer):  # [augment-affine] one warp, drawn like
             return images
         batch_size, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
         angles, translations, scales = self.draw_params(batch_size, height, width)
-        return affine(images, angles, translations, scales, self.interpolation, self.fill)
+        return self.warp(images, angles, translations, scales, self.interpolation, self.fill)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -111,7 +118,7 @@ def affine(images, angles, translations, scales, interpolation: str, fill: float
     Not ops.image.affine_transform: on TensorFlow it computes in float32 whatever the images' dtype,
     and float64 lockstep needs a float64 warp. The sampling is ops.image.map_coordinates's (order=1,
     or 0 for nearest; fill_mode="constant"; tests/test_augment.py), on the two image axes only: a
-    third of its cost here, though about 1 ms a batch more than affine_transform's one kernel."""
+    third of its cost here. RandomAffine compiles it with XLA on TensorFlow."""
     height, width = images.shape[1], images.shape[2]
     dtype = images.dtype
     angles = ops.cast(angles, dtype) * (math.pi / 180)

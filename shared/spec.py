@@ -122,7 +122,7 @@ class Tolerances:
 class LockstepTolerances:
     float64: float  # largest relative per-step difference of any recorded quantity, float64
     float32: float  # the same in float32, over the first float32_steps steps
-    float32_steps: int  # float32 trajectories of two implementations part after a few hundred steps
+    float32_steps: int  # float32 trajectories part once a ReLU flips on rounding (spec.toml)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,11 @@ def warp_both(images01, angles, translations, scales, spec):
     t = torch_augment.affine(
         torch.from_numpy(images01[:, None]), angles, translations, scales, interpolation
     )
-    k = keras_augment.affine(images01[..., None], angles, translations, scales, interpolation)
+    # the layer's warp, as training runs it (on TensorFlow, compiled by XLA)
+    warp = keras_augment.random_affine(spec).warp
+    k = warp(
+        images01[..., None], *(np.float32(p) for p in (angles, translations, scales)), interpolation
+    )
     return t[:, 0].numpy(), np.asarray(k)[..., 0]
 
 

@@ -168,7 +168,7 @@ def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
     results = lockstep_pair(tmp_path, "--set", "data.train_subset=2560", "--epochs", "1")
     comparison = compare_steps(results["keras"], results["torch"], spec)
     assert len(results["keras"].steps) == 20
-    assert comparison.steps == spec.parity.lockstep.float32_steps == 16
+    assert comparison.steps == spec.parity.lockstep.float32_steps == 7
     assert comparison.first is None, comparison.first
     assert 0 < comparison.worst <= spec.parity.lockstep.float32
 
