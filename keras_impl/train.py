@@ -34,9 +34,12 @@ from shared.spec import Spec
 def make_optimizer(spec: Spec) -> keras.optimizers.Adam:
     t = spec.train
     # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat);
-    # torch_impl/train.py bridges to this update. [float64-constants] np.float64 betas: on TensorFlow
-    # a Python float becomes a float32 tensor first, which in float64 moves the bias correction 1e-7.
-    constant = float if spec.ablate.float64_constants else np.float64
+    # torch_impl/train.py bridges to this update. [float64-constants] np.float64 betas in float64: on
+    # TensorFlow a Python float becomes a float32 tensor first, which moves the bias correction 1e-7.
+    # Not in float32, where an np.float64 beta would make the moment updates compute in float64 (NumPy
+    # promotion, which Keras's ops follow) and cast back at every step.
+    float64 = spec.train.dtype == "float64" and not spec.ablate.float64_constants
+    constant = np.float64 if float64 else float
     return keras.optimizers.Adam(
         learning_rate=t.lr,
         beta_1=constant(t.beta1),

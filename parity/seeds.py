@@ -26,7 +26,7 @@ import numpy as np
 from parity import audit, lockstep
 from parity.checks import Check
 from parity.report import checks_table, lockstep_sections
-from parity.runner import SideRun, run_side
+from parity.runner import SideRun, run_sides
 from parity.stats import CONFIDENCE, Equivalence, tost
 from shared.cli import spec_overrides
 from shared.mnist import DataError, load_mnist
@@ -45,7 +45,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3  # PARITY_DESIGN.md se
 SAVED = "seeds.json"  # the arguments of a --seeds run, for --resume
 RUNS = "seeds"  # DIR/seeds/{side}-seed{N}.json
 BAND_KEYS = [key for key, _ in EPOCH_COLUMNS]
-NOT_SAVED = ("resume", "out")  # compare.py options that are not part of what a run computes
+NOT_SAVED = ("resume", "out", "one_at_a_time")  # compare.py options that change nothing computed
 
 
 # -- the machinery: K seeds per side into a directory, finished runs kept ----------------------
@@ -102,8 +102,9 @@ def collect(
     expected: Callable[[str, int], dict[str, Any]] | None = None,
     sides: tuple[str, ...] = SIDES,
     log: Callable[[str], None] = print,
+    at_once: bool = True,
 ) -> dict[str, list[Result]]:
-    """Run every side once per seed (one process at a time), keeping each finished run in
+    """Run every side once per seed (the sides of a seed at once, unless not `at_once`), keeping each finished run in
     `directory`/{side}-seed{N}.json; a run already there is read back instead of trained again.
 
     `options(side, seed, out)` gives the side's command-line options (it must write its result to
@@ -132,36 +133,43 @@ def collect(
     if kept:
         log(f"{kept} finished run(s) kept from {directory}; {len(todo)} to train")
 
+    by_seed: dict[int, list[str]] = {}
+    for side, seed in todo:
+        by_seed.setdefault(seed, []).append(side)
     durations: list[float] = []
-    for n, (side, seed) in enumerate(todo):
-        k = seeds.index(seed)
+    for n, (seed, seed_sides) in enumerate(by_seed.items()):
         left = (
-            f"about {np.mean(durations) * (len(todo) - n):.0f} s left"
+            f"about {np.mean(durations) * (len(by_seed) - n):.0f} s left"
             if durations
-            else "time left known after the first run"
+            else "time left known after the first seed"
         )
         log(
-            f"seed {k + 1} of {len(seeds)}, side {side} (seed {seed}): training "
-            f"[run {n + 1} of {len(todo)}]; {left}"
+            f"seed {seeds.index(seed) + 1} of {len(seeds)} (seed {seed}): training "
+            f"{' and '.join(seed_sides)} [{n + 1} of {len(by_seed)}]; {left}"
         )
-        path = run_path(directory, side, seed)
+        paths = {side: run_path(directory, side, seed) for side in seed_sides}
         start = time.monotonic()
-        run = run_side(side, options(side, seed, path))
-        durations.append(time.monotonic() - start)
-        if run.returncode == EXIT_USAGE and not path.exists():
-            raise SideRefused(f"the {side} side refused its arguments:\n{run.output_tail}")
-        if run.returncode not in (0, 1):
-            raise SideCrashed(side, seed, run, run.describe_exit())
-        loaded = load_run(path, side, seed)
-        if not isinstance(loaded, Result):
-            raise SideCrashed(side, seed, run, f"its result {path} is {loaded}")
-        results[side][seed] = loaded
-        score = (
-            f"test accuracy {loaded.test.accuracy:.4f}, test loss {loaded.test.loss:.4f}"
-            if loaded.ok
-            else f"STOPPED: {loaded.message}"
+        runs = run_sides(
+            {side: options(side, seed, path) for side, path in paths.items()}, at_once=at_once
         )
-        log(f"  {side} seed {seed}: {score} ({durations[-1]:.1f} s)")
+        durations.append(time.monotonic() - start)
+        for side, run in runs.items():
+            if run.returncode == EXIT_USAGE and not paths[side].exists():
+                raise SideRefused(f"the {side} side refused its arguments:\n{run.output_tail}")
+        for side, run in runs.items():
+            if run.returncode not in (0, 1):
+                raise SideCrashed(side, seed, run, run.describe_exit())
+            loaded = load_run(paths[side], side, seed)
+            if not isinstance(loaded, Result):
+                raise SideCrashed(side, seed, run, f"its result {paths[side]} is {loaded}")
+            results[side][seed] = loaded
+            score = (
+                f"test accuracy {loaded.test.accuracy:.4f}, test loss {loaded.test.loss:.4f}"
+                if loaded.ok
+                else f"STOPPED: {loaded.message}"
+            )
+            log(f"  {side} seed {seed}: {score}")
+        log(f"  ({durations[-1]:.1f} s)")
     return {side: [results[side][seed] for seed in seeds] for side in sides}
 
 
@@ -533,6 +541,7 @@ def resume_arguments(
                 f"`--resume {args.resume}` alone, or start a new comparison with --out"
             )
     merged = {**defaults, **saved, "resume": args.resume, "out": None}
+    merged["one_at_a_time"] = args.one_at_a_time
     return argparse.Namespace(**merged), doc
 
 
@@ -608,7 +617,12 @@ def run_command(
     start = time.monotonic()
     try:
         results = collect(
-            out_dir / RUNS, seeds, options, expected, log=lambda s: print(s, flush=True)
+            out_dir / RUNS,
+            seeds,
+            options,
+            expected,
+            log=lambda s: print(s, flush=True),
+            at_once=not args.one_at_a_time,
         )
     except SideRefused as err:
         print(f"error: {err}", file=sys.stderr)
