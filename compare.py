@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from parity import audit, lockstep, runner, seeds
+from parity import audit, lockstep, runner
 from parity.bridges import ABLATIONS
 from parity.checks import parity_checks, verdict
 from parity.report import plot_curves, terminal_summary, write_report
@@ -196,6 +196,10 @@ def main(argv=None) -> int:
             side_sets.append(f"ablate.{entry.switch}=true")
     os.environ["KERAS_BACKEND"] = args.keras_backend  # read by the Keras side's process at import
     if args.seeds is not None or args.resume:
+        from parity import (
+            seeds,
+        )  # with SciPy's statistics (a second to import): only --seeds needs it
+
         return seeds.run_command(args, argv, vars(parse_args([])), side_options, new_run_dir)
     args.mode = args.mode or "aligned"
     try:
