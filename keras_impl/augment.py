@@ -126,7 +126,8 @@ def affine(images, angles, translations, scales, interpolation: str, fill: float
     # Each OUTPUT pixel's position in the input: the inverse of "rotate, scale, then shift" about the
     # pixel-index centre ((W - 1) / 2, (H - 1) / 2), which is torchvision's centre too. Affine in
     # (row, col): x = cos * col + sin * row + x_offset, y = -sin * col + cos * row + y_offset.
-    cos, sin = ops.cos(angles) / scales, ops.sin(angles) / scales
+    cos, sin = _cos_sin(angles)
+    cos, sin = cos / scales, sin / scales
     center_x, center_y = (width - 1) / 2, (height - 1) / 2
     shift_x, shift_y = center_x + translations[:, 0], center_y + translations[:, 1]
     x_offset = center_x - cos * shift_x - sin * shift_y
@@ -150,7 +151,11 @@ def affine(images, angles, translations, scales, interpolation: str, fill: float
 
     if interpolation == "nearest":  # rounded half to even, as grid_sample's nearest
         return ops.take(flat, index(ops.round(y), ops.round(x)))[..., None]
-    top, left = ops.floor(y), ops.floor(x)
+    # Clipped into the border first, floor is a truncation of a number >= 0: off TensorFlow, Keras's
+    # ops.floor returns float32 whatever the dtype (as ops.cos and ops.sin do: _cos_sin).
+    y, x = ops.clip(y, -2.0, height), ops.clip(x, -2.0, width)
+    top = ops.cast(ops.cast(y + 2, "int32"), dtype) - 2
+    left = ops.cast(ops.cast(x + 2, "int32"), dtype) - 2
     dy, dx = y - top, x - left
     corner = index(top, left)
     below = corner + row_length
@@ -158,3 +163,14 @@ def affine(images, angles, translations, scales, interpolation: str, fill: float
     upper = ops.take(flat, corner) * (1 - dx) + ops.take(flat, corner + 1) * dx
     lower = ops.take(flat, below) * (1 - dx) + ops.take(flat, below + 1) * dx
     return (upper * (1 - dy) + lower * dy)[..., None]
+
+
+def _cos_sin(angles):
+    """cos and sin in the angles' dtype. Off TensorFlow, Keras's ops.cos and ops.sin return float32
+    for float64 (its type promotion maps float64 to float32 on JAX and PyTorch), so there the
+    backend's own functions compute them."""
+    backend = keras.backend.backend()
+    if backend in ("jax", "torch"):
+        functions = importlib.import_module("jax.numpy" if backend == "jax" else "torch")
+        return functions.cos(angles), functions.sin(angles)
+    return ops.cos(angles), ops.sin(angles)

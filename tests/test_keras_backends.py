@@ -65,10 +65,13 @@ images, ids = np.zeros((n, 28, 28), np.uint8), np.arange(n)
 orders = epoch_orders(n, 2, seed=5)
 digits = load_splits(load_spec()).x_test[:16].astype("float32")[..., None] / 255
 rng = np.random.default_rng(0)
-warped = affine(
-    digits, rng.uniform(-20, 20, 16), rng.uniform(-3, 3, (16, 2)), rng.uniform(0.85, 1.15, 16),
-    "bilinear",
-)
+params = rng.uniform(-20, 20, 16), rng.uniform(-3, 3, (16, 2)), rng.uniform(0.85, 1.15, 16)
+warped = affine(digits, *params, "bilinear")
+if keras.backend.backend() == "jax":  # as the Keras side does for a float64 run
+    import jax
+    jax.config.update("jax_enable_x64", True)
+float64 = [keras.ops.convert_to_tensor(a, "float64") for a in (digits, *params)]
+warped64 = keras.ops.convert_to_numpy(affine(*float64, "bilinear"))
 with open(out, "w") as file:
     json.dump({
         "audit": json.load(open(out + ".audit")),
@@ -76,6 +79,8 @@ with open(out, "w") as file:
         "aligned": fit_labels(make_train_data(spec, images, ids, orders), epochs=2),
         "orders": orders.tolist(),
         "warped": keras.ops.convert_to_numpy(warped).tolist(),
+        "warped64": warped64.tolist(),
+        "warped64_dtype": str(warped64.dtype),
         "tensorflow_imported": "tensorflow" in sys.modules,
     }, file)
 """
@@ -144,6 +149,15 @@ def test_the_warp_is_the_same_on_each_backend(backend, probes):
     reference = np.array(next(iter(probes.values()))["warped"])
     warped = np.array(probes[backend]["warped"])
     assert np.abs(warped).max() > 0.5 and np.abs(warped - reference).max() < 1e-4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_warp_keeps_float64_on_each_backend(backend, probes):
+    # off TensorFlow, Keras's ops.cos, ops.sin and ops.floor return float32 for float64
+    reference = np.array(next(iter(probes.values()))["warped64"])
+    warped = np.array(probes[backend]["warped64"])
+    assert probes[backend]["warped64_dtype"] == "float64"
+    assert np.abs(warped).max() > 0.5 and np.abs(warped - reference).max() < 1e-12
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
