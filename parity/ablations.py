@@ -35,6 +35,14 @@ def git(*args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
+def relative(path: Path) -> str:
+    """`path` as git names it from the repository root (itself, when outside it)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def kind(entry) -> str:
     if isinstance(entry, Slip):
         return "control" if entry.control else "slip"
@@ -118,7 +126,10 @@ def main(argv=None) -> int:
     run = {
         "command": " ".join(["python -m parity.ablations", *(argv or sys.argv[1:])]),
         "commit": git("rev-parse", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # of the code: the file this writes (the other configuration's earlier sweep) does not count
+        "uncommitted_changes": bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{relative(path)}")
+        ),
         "date": time.strftime("%Y-%m-%d"),
         "ablations": names,
     }

@@ -101,7 +101,8 @@ class _Running:
                 print(f"\n=== {side}: {' '.join(self.command[1:])}", flush=True)
                 shutil.copyfileobj(self.held, sys.stdout.buffer)
                 sys.stdout.flush()
-            self.held.seek(max(0, self.held.tell() - 4096))
+            size = self.held.seek(0, os.SEEK_END)
+            self.held.seek(max(0, size - 4096))
             self.tail.append(self.held.read())
             self.held.close()
         output = b"".join(self.tail).decode(errors="replace")[-3000:]
