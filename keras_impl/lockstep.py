@@ -71,16 +71,26 @@ def staged_step(model: keras.Model, loss_fn):
     if backend == "jax":
         import jax
 
-        def step(images, labels):
-            non_trainable = [v.value for v in model.non_trainable_variables]
+        trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
 
-            def forward(trainable):
-                logits, _ = model.stateless_call(trainable, non_trainable, images, training=True)
+        @jax.jit  # eagerly, every op of every step is dispatched (and first compiled) on its own
+        def compute(trainable_values, non_trainable_values, images, labels):
+            def forward(values):
+                logits, _ = model.stateless_call(
+                    values, non_trainable_values, images, training=True
+                )
                 return loss_fn(labels, logits), logits
 
-            trainable = [v.value for v in model.trainable_variables]
-            (loss, logits), grads = jax.value_and_grad(forward, has_aux=True)(trainable)
-            return stages(images), logits, loss, grads
+            (loss, logits), grads = jax.value_and_grad(forward, has_aux=True)(trainable_values)
+            # traced: the variables' values (the given draws) come in as arguments
+            mapping = [*zip(trainable, trainable_values), *zip(non_trainable, non_trainable_values)]
+            with keras.StatelessScope(state_mapping=mapping):
+                outputs = stages(images)
+            return outputs, logits, loss, grads
+
+        def step(images, labels):
+            values = [v.value for v in trainable], [v.value for v in non_trainable]
+            return compute(*values, images, labels)
 
         return step
     import torch
