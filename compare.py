@@ -196,9 +196,8 @@ def main(argv=None) -> int:
             side_sets.append(f"ablate.{entry.switch}=true")
     os.environ["KERAS_BACKEND"] = args.keras_backend  # read by the Keras side's process at import
     if args.seeds is not None or args.resume:
-        from parity import (
-            seeds,
-        )  # with SciPy's statistics (a second to import): only --seeds needs it
+        # SciPy's statistics take a second to import: only --seeds needs them
+        from parity import seeds
 
         return seeds.run_command(args, argv, vars(parse_args([])), side_options, new_run_dir)
     args.mode = args.mode or "aligned"

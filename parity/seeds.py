@@ -104,8 +104,9 @@ def collect(
     log: Callable[[str], None] = print,
     at_once: bool = True,
 ) -> dict[str, list[Result]]:
-    """Run every side once per seed (the sides of a seed at once, unless not `at_once`), keeping each finished run in
-    `directory`/{side}-seed{N}.json; a run already there is read back instead of trained again.
+    """Run every side once per seed (a seed's sides at the same time, unless not `at_once`), keeping
+    each finished run in `directory`/{side}-seed{N}.json; a run already there is read back instead of
+    trained again.
 
     `options(side, seed, out)` gives the side's command-line options (it must write its result to
     `out`); `expected(side, seed)` the Result fields a kept run must have (mode, align_seed, spec).
@@ -169,7 +170,7 @@ def collect(
                 else f"STOPPED: {loaded.message}"
             )
             log(f"  {side} seed {seed}: {score}")
-        log(f"  ({durations[-1]:.1f} s)")
+        log(f"  seed {seed}: {durations[-1]:.1f} s")
     return {side: [results[side][seed] for seed in seeds] for side in sides}
 
 
