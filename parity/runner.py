@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.cli import EXIT_USAGE  # a side refused its arguments, spec or data, before training
+
 ROOT = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
-EXIT_USAGE = 2  # a side refused its arguments, spec or data, before training
 
 
 @dataclass(frozen=True)

@@ -541,8 +541,8 @@ def resume_arguments(
                 f"({json.dumps(before)} there, {json.dumps(_normal(value))} now); resume with "
                 f"`--resume {args.resume}` alone, or start a new comparison with --out"
             )
-    merged = {**defaults, **saved, "resume": args.resume, "out": None}
-    merged["one_at_a_time"] = args.one_at_a_time
+    given = {"resume": args.resume, "out": None, "one_at_a_time": args.one_at_a_time}
+    merged = {**defaults, **saved, **given}
     return argparse.Namespace(**merged), doc
 
 

@@ -171,6 +171,20 @@ def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
     assert comparison.steps == spec.parity.lockstep.float32_steps == 7
     assert comparison.first is None, comparison.first
     assert 0 < comparison.worst <= spec.parity.lockstep.float32
+    # a small one-sided slip fails the float32 window too: torch's stock Adam epsilon placement
+    slipped = tmp_path / "slipped.json"
+    options = [
+        "--set",
+        "data.train_subset=2560",
+        "--epochs",
+        "1",
+        "--set",
+        "ablate.adam_epsilon=true",
+    ]
+    done = train("torch", slipped, "--mode", "lockstep", *options)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = compare_steps(results["keras"], read_result(slipped), spec).first
+    assert first is not None and first.where == "step 1 (epoch 1)", first
 
 
 # One-sided mistakes of the kinds made when porting, each in a patched copy of the repository:
