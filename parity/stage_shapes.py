@@ -1,15 +1,21 @@
 """Measure, on real digits, the dtype and shape entering and leaving each pipeline stage of one side,
 and warp one digit with given parameters: `python -m parity.stage_shapes keras|torch OUT.json`.
 
-Run by `python -m parity.walkthrough --measure`, once per side, each in a process of its own.
+`python -m parity.walkthrough --measure` runs measure(): this, once per side, each in a process of
+its own, then the picture of the two warps; the walkthrough's pages show what it wrote.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+
+from shared.results import SIDES
 
 # one digit, one set of parameters: the augmentation page shows both sides' warps of it
 DIGIT = 0  # the first test image
@@ -94,6 +100,52 @@ def torch_side(splits, spec) -> dict:
         digit, [WARP["angle"]], [[WARP["tx"], WARP["ty"]]], [WARP["scale"]], "bilinear"
     )
     return {"stages": rows, "warped": warped[0, 0].numpy().tolist()}
+
+
+def measure(directory: Path) -> None:
+    """Measure each side's stages in a process of its own into directory/stages.json, and draw the
+    augmentation picture, directory/augment.png."""
+    directory.mkdir(parents=True, exist_ok=True)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    stages = {}
+    for side in SIDES:
+        out = directory / f"{side}.tmp.json"
+        cmd = [sys.executable, "-m", "parity.stage_shapes", side, str(out)]
+        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
+        stages[side] = json.loads(out.read_text())
+        out.unlink()
+    picture(stages, directory / "augment.png")
+    for side in SIDES:
+        del stages[side]["warped"]
+    (directory / "stages.json").write_text(json.dumps(stages, indent=1) + "\n")
+
+
+def picture(stages: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keras, torch = (np.array(stages[side]["warped"]) for side in SIDES)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
+    panels = [
+        (keras, "Keras: keras_impl.augment.affine"),
+        (torch, "PyTorch: torch_impl.augment.affine"),
+        (np.abs(keras - torch), f"|difference|, largest {np.abs(keras - torch).max():.1e}"),
+    ]
+    for ax, (image, title) in zip(axes, panels):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1 if "differ" not in title else None)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(
+        f"test digit {DIGIT}: angle {WARP['angle']:g} deg, shift ({WARP['tx']:g}, {WARP['ty']:g}) px, "
+        f"scale {WARP['scale']:g}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=80, metadata={"Software": None})
+    plt.close(fig)
 
 
 def main(side: str, out: str) -> None:

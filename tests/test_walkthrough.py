@@ -12,6 +12,7 @@ import pytest
 
 from parity.bridges import ABLATIONS, BRIDGES
 from parity.walkthrough import DOCS, HTML, PAGES, PAGES_DIR, ROOT, entries_for, find, generate
+from parity.walkthrough_inputs import PROSE, ProseError, load_prose
 from shared.spec import AblateSpec, load_spec
 
 
@@ -77,6 +78,27 @@ def test_the_html_is_self_contained(generated):
     assert not re.search(r"""(src|href)=["']https?://""", html)
     assert 'src="data:image/png;base64,' in html
     assert html.count('class="side keras"') == html.count('class="side torch"') == len(PAGES)
+
+
+def test_the_prose_file_names_what_it_cannot_read(tmp_path):
+    text = PROSE.read_text()
+    for old, new, said in [
+        (
+            'slug = "02-split"\n',
+            'slug = "02-split"\nsubtitle = "x"\n',
+            "02-split: unknown key subtitle",
+        ),
+        (
+            'shared = "shared/splits.py:load_splits"',
+            'shared = "shared/splits.py:load_splits"\ntorch = "torch_impl/data.py:EpochOrders"',
+            "02-split: a [[page.code]] row",
+        ),
+    ]:
+        assert text.count(old) == 1
+        broken = tmp_path / "pages.toml"
+        broken.write_text(text.replace(old, new))
+        with pytest.raises(ProseError, match=re.escape(said)):
+            load_prose(broken)
 
 
 def test_the_ablation_switches_are_the_registry(tmp_path):
