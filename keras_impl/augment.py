@@ -105,7 +105,7 @@ def random_affine(spec: Spec, lockstep: bool = False) -> RandomAffine:
         translate=(a.translate, a.translate),
         scale=a.scale,
         interpolation=a.interpolation,
-        fill=a.fill,  # [augment-fill] a constant fill, where Keras's RandomRotation and RandomZoom "reflect"
+        fill=0.0,  # [augment-fill] a constant fill, where Keras's RandomRotation and RandomZoom "reflect"
         seed=spec.train.seed,
         given_batch=spec.train.batch_size if lockstep else None,
     )

@@ -55,11 +55,11 @@ class Dropout(keras.layers.Layer):
 
 
 def build_model(spec: Spec, lockstep: bool = False) -> keras.Sequential:
-    """Raw images in, logits out; Dense's own defaults are the spec's initializers (Glorot-uniform,
-    zeros). Preprocessing inside the model, as the Keras guides advise: it runs on the training device.
-    lockstep: the augmentation and dropout layers take their draws from the Lockstep callback."""
+    """Raw images in, logits out; Dense's own initializers (Glorot-uniform kernels, zero biases), which
+    the PyTorch side bridges to. Preprocessing inside the model, as the Keras guides advise: it runs on
+    the training device. lockstep: the augmentation and dropout layers take their draws from the
+    Lockstep callback."""
     data, model = spec.data, spec.model
-    initializers = {"kernel_initializer": model.kernel_init, "bias_initializer": model.bias_init}
     given_batch = spec.train.batch_size if lockstep else None
     layers = [keras.Input((data.height, data.width, data.channels))]
     # rescale -> augment (with training=True only) -> normalize
@@ -67,10 +67,10 @@ def build_model(spec: Spec, lockstep: bool = False) -> keras.Sequential:
     layers.append(keras.layers.Flatten())  # (B, 28, 28, 1) -> (B, 784)
     for units in model.hidden:
         layers += [
-            keras.layers.Dense(units, activation=model.activation, **initializers),
+            keras.layers.Dense(units, activation=model.activation),
             Dropout(model.dropout, given_batch=given_batch),
         ]
-    layers.append(keras.layers.Dense(data.num_classes, **initializers))  # logits: from_logits=True
+    layers.append(keras.layers.Dense(data.num_classes))  # logits: from_logits=True
     return keras.Sequential(layers, name="mlp")
 
 

@@ -19,7 +19,7 @@ STATUSES = ("same", "bridged", "asked", "noted", "differs")
 
 # row id (or the prefix of numbered rows) -> (group, label, spec keys that move it)
 ROWS = {
-    "optimizer.algorithm": ("optimizer", "algorithm", ("train.optimizer",)),
+    "optimizer.algorithm": ("optimizer", "algorithm", ()),
     "optimizer.learning_rate": ("optimizer", "learning rate", ("train.lr",)),
     "optimizer.betas": ("optimizer", "betas", ("train.beta1", "train.beta2")),
     "optimizer.epsilon": ("optimizer", "epsilon", ("train.epsilon",)),
@@ -35,12 +35,8 @@ ROWS = {
     "loss.ignored_label": ("loss", "ignored label", ()),
     "model.flatten": ("model", "flatten", ()),
     "model.layer": ("model", "layer", ("model.hidden", "model.activation")),
-    "model.kernel_init": (
-        "model",
-        "initial weights of layer",
-        ("model.hidden", "model.kernel_init"),
-    ),
-    "model.bias_init": ("model", "initial biases of layer", ("model.hidden", "model.bias_init")),
+    "model.kernel_init": ("model", "initial weights of layer", ("model.hidden",)),
+    "model.bias_init": ("model", "initial biases of layer", ("model.hidden",)),
     "model.dropout": ("model", "dropout rate after layer", ("model.hidden", "model.dropout")),
     "model.parameters": ("model", "parameters", ("model.hidden",)),
     "data.stages": ("data", "preprocessing stages, in order", ("augment.enabled",)),
@@ -60,7 +56,7 @@ ROWS = {
         "interpolation",
         ("augment.interpolation", "augment.enabled"),
     ),
-    "augment.fill": ("data", "fill outside the image", ("augment.fill", "augment.enabled")),
+    "augment.fill": ("data", "fill outside the image", ("augment.enabled",)),
     "augment.parameters": ("data", "augmentation parameters", ("augment.enabled",)),
     "augment.splits": ("data", "augmented splits", ("augment.enabled",)),
     "loop.batch_size": ("loop", "batch size", ("train.batch_size",)),

@@ -7,10 +7,11 @@ spec.train.lr, spec.model.hidden, spec.to_dict()
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -22,11 +23,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 SPEC_PATH = Path(__file__).with_name("spec.toml")
 
-OPTIMIZERS = ("adam",)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INTERPOLATIONS = ("bilinear", "nearest")
-KERNEL_INITS = ("glorot_uniform",)
-BIAS_INITS = ("zeros",)
 # Curve tolerances are calibrated for aligned and independent; lockstep compares every step and judges
 # its curves by the aligned tolerances.
 CALIBRATED_MODES = ("aligned", "independent")
@@ -41,6 +39,7 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class DataSpec:
+    # the shapes contract: checked against the images and labels loaded (shared/splits.py)
     height: int
     width: int
     channels: int
@@ -61,7 +60,6 @@ class AugmentSpec:
     translate: float
     scale: tuple[float, float]
     interpolation: str
-    fill: float
 
 
 @dataclass(frozen=True)
@@ -69,14 +67,11 @@ class ModelSpec:
     hidden: tuple[int, ...]
     activation: str
     dropout: float
-    kernel_init: str
-    bias_init: str
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    optimizer: str
-    lr: float
+    lr: float  # Adam's: the one optimizer both sides build, with its three constants below
     beta1: float
     beta2: float
     epsilon: float
@@ -191,11 +186,17 @@ SECTIONS = {
 }
 
 
-def _fail(key: str, value: Any, allowed: str) -> None:
-    raise SpecError(
-        f"spec value {key} = {value!r} is invalid: {allowed}. "
+def invalid(key: str, value: Any, allowed: str) -> SpecError:
+    """The error for a bad value of `key`: it names the key, the value, what is allowed and the fix."""
+    shown = list(value) if isinstance(value, tuple) else value
+    return SpecError(
+        f"spec value {key} = {shown!r} is invalid: {allowed}. "
         f"Fix it in shared/spec.toml or with --set {key}=VALUE."
     )
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise invalid(key, value, allowed)
 
 
 def _number(key: str, value: Any, kind: type) -> Any:
@@ -249,118 +250,94 @@ def _value(key: str, value: Any, kind: Any) -> Any:
         return tuple(_number(key, v, float) for v in value)
     if kind == int | str:  # a count, or "auto"
         return value if value == "auto" else _number(key, value, int)
-    if dataclasses.is_dataclass(kind):  # a sub-table such as [parity.aligned]
+    if dataclasses.is_dataclass(kind):  # a sub-table such as [parity.lockstep]
         _check(key, isinstance(value, dict), value, "expected a table")
         return _coerce(kind, key, value)
     raise TypeError(f"shared/spec.py cannot read {key} of type {kind!r}: teach _value that type")
 
 
-def _validate(spec: Spec) -> None:
-    d, a, m, t, p = spec.data, spec.augment, spec.model, spec.train, spec.parity
-    _check("data.height", d.height == 28, d.height, "MNIST images are 28 x 28")
-    _check("data.width", d.width == 28, d.width, "MNIST images are 28 x 28")
-    _check("data.channels", d.channels == 1, d.channels, "MNIST has 1 channel")
-    _check("data.num_classes", d.num_classes == 10, d.num_classes, "MNIST has 10 classes")
-    _check("data.std", d.std > 0, d.std, "must be > 0")
-    _check(
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the spec: `ok(value, spec)` holds for the value at `key`, or the spec is refused
+    with `allowed` (a text, or a function of the spec) as what is allowed."""
+
+    key: str
+    ok: Callable[[Any, Spec], bool]
+    allowed: str | Callable[[Spec], str]
+
+
+def _choice(key: str, choices: tuple[str, ...], where: str = "") -> Rule:
+    return Rule(key, lambda v, _: v in choices, f"allowed: {', '.join(choices)}{where}")
+
+
+def _positive(key: str) -> Rule:
+    return Rule(key, lambda v, _: v > 0, "must be > 0")
+
+
+TRAIN_IMAGES = 60000  # MNIST's training set, before the validation split (shared/mnist.py)
+
+
+def _left_after_validation(spec: Spec) -> int:
+    return TRAIN_IMAGES - spec.data.validation_size
+
+
+# Every value check of the spec, in the spec file's order; the types are checked as it is read.
+RULES: tuple[Rule, ...] = (
+    _positive("data.std"),
+    Rule(
         "data.validation_size",
-        0 < d.validation_size < 60000,
-        d.validation_size,
+        lambda v, _: 0 < v < TRAIN_IMAGES,
         "must be between 1 and 59,999 (the training set has 60,000 images)",
-    )
-    _check(
+    ),
+    Rule("data.split_seed", lambda v, _: v >= 0, "must be >= 0"),
+    Rule(
         "data.train_subset",
-        0 <= d.train_subset <= 60000 - d.validation_size,
-        d.train_subset,
-        f"must be 0 (all) or at most {60000 - d.validation_size} (the training images left after validation)",
-    )
-    _check(
-        "data.workers",
-        d.workers == "auto" or d.workers >= 0,
-        d.workers,
-        'must be "auto" or a count >= 0',
-    )
-    _check(
-        "data.pipeline",
-        d.pipeline in PIPELINES,
-        d.pipeline,
-        f"allowed: {', '.join(PIPELINES)}",
-    )
-    _check("augment.degrees", 0 <= a.degrees <= 180, a.degrees, "must be between 0 and 180")
-    _check(
-        "augment.translate",
-        0 <= a.translate <= 1,
-        a.translate,
-        "must be a fraction between 0 and 1",
-    )
-    _check(
-        "augment.scale",
-        0 < a.scale[0] <= a.scale[1],
-        list(a.scale),
-        "must be [low, high] with 0 < low <= high",
-    )
-    _check(
-        "augment.interpolation",
-        a.interpolation in INTERPOLATIONS,
-        a.interpolation,
-        f"allowed: {', '.join(INTERPOLATIONS)}",
-    )
-    _check(
-        "augment.fill",
-        a.fill == 0,
-        a.fill,
-        "only 0 (black background) is supported: torchvision "
-        "blends any other fill through a resampled mask, which Keras does not",
-    )
-    _check(
-        "model.hidden", all(h > 0 for h in m.hidden), list(m.hidden), "every layer size must be > 0"
-    )
-    _check(
-        "model.activation",
-        m.activation in ACTIVATIONS,
-        m.activation,
-        f"allowed: {', '.join(ACTIVATIONS)}",
-    )
-    _check("model.dropout", 0 <= m.dropout < 1, m.dropout, "must be in [0, 1)")
-    _check(
-        "model.kernel_init",
-        m.kernel_init in KERNEL_INITS,
-        m.kernel_init,
-        f"allowed: {', '.join(KERNEL_INITS)}",
-    )
-    _check(
-        "model.bias_init",
-        m.bias_init in BIAS_INITS,
-        m.bias_init,
-        f"allowed: {', '.join(BIAS_INITS)}",
-    )
-    _check(
-        "train.optimizer",
-        t.optimizer in OPTIMIZERS,
-        t.optimizer,
-        f"allowed: {', '.join(OPTIMIZERS)}",
-    )
-    _check("train.lr", t.lr > 0, t.lr, "must be > 0")
-    _check("train.beta1", 0 <= t.beta1 < 1, t.beta1, "must be in [0, 1)")
-    _check("train.beta2", 0 <= t.beta2 < 1, t.beta2, "must be in [0, 1)")
-    _check("train.epsilon", t.epsilon > 0, t.epsilon, "must be > 0")
-    _check("train.batch_size", t.batch_size > 0, t.batch_size, "must be >= 1")
-    _check("train.epochs", t.epochs > 0, t.epochs, "must be >= 1")
-    _check("train.seed", t.seed >= 0, t.seed, "must be >= 0")
-    _check("train.max_loss", t.max_loss > 0, t.max_loss, "must be > 0")
-    _check("train.dtype", t.dtype in DTYPES, t.dtype, f"allowed: {', '.join(DTYPES)}")
-    _check(
-        "parity.min_test_accuracy",
-        0 <= p.min_test_accuracy <= 1,
-        p.min_test_accuracy,
-        "must be in [0, 1]",
-    )
-    for name in ("equivalence_accuracy", "equivalence_loss"):
-        value = getattr(p, name)
-        _check(f"parity.{name}", value > 0, value, "must be > 0")
-    for mode in (*CALIBRATED_MODES, "lockstep"):
-        for name, value in dataclasses.asdict(getattr(p, mode)).items():
-            _check(f"parity.{mode}.{name}", value > 0, value, "must be > 0")
+        lambda v, spec: 0 <= v <= _left_after_validation(spec),
+        lambda spec: (
+            f"must be 0 (all) or at most {_left_after_validation(spec)} "
+            "(the training images left after validation)"
+        ),
+    ),
+    Rule("data.workers", lambda v, _: v == "auto" or v >= 0, 'must be "auto" or a count >= 0'),
+    _choice("data.pipeline", PIPELINES),
+    Rule("augment.degrees", lambda v, _: 0 <= v <= 180, "must be between 0 and 180"),
+    Rule("augment.translate", lambda v, _: 0 <= v <= 1, "must be a fraction between 0 and 1"),
+    Rule(
+        "augment.scale", lambda v, _: 0 < v[0] <= v[1], "must be [low, high] with 0 < low <= high"
+    ),
+    _choice("augment.interpolation", INTERPOLATIONS),
+    Rule("model.hidden", lambda v, _: all(h > 0 for h in v), "every layer size must be > 0"),
+    _choice("model.activation", ACTIVATIONS),
+    Rule("model.dropout", lambda v, _: 0 <= v < 1, "must be in [0, 1)"),
+    _positive("train.lr"),
+    Rule("train.beta1", lambda v, _: 0 <= v < 1, "must be in [0, 1)"),
+    Rule("train.beta2", lambda v, _: 0 <= v < 1, "must be in [0, 1)"),
+    _positive("train.epsilon"),
+    Rule("train.batch_size", lambda v, _: v > 0, "must be >= 1"),
+    Rule("train.epochs", lambda v, _: v > 0, "must be >= 1"),
+    Rule("train.seed", lambda v, _: v >= 0, "must be >= 0"),
+    _positive("train.max_loss"),
+    _choice("train.dtype", DTYPES),
+    Rule("parity.min_test_accuracy", lambda v, _: 0 <= v <= 1, "must be in [0, 1]"),
+    _positive("parity.equivalence_accuracy"),
+    _positive("parity.equivalence_loss"),
+    *(
+        _positive(f"parity.{mode}.{name}")
+        for mode in CALIBRATED_MODES
+        for name in ("test_accuracy", "val_accuracy", "val_loss", "train_loss")
+    ),
+    _positive("parity.lockstep.float64"),
+    _positive("parity.lockstep.float32"),
+    _positive("parity.lockstep.float32_steps"),
+)
+
+
+def _validate(spec: Spec) -> None:
+    for rule in RULES:
+        value = functools.reduce(getattr, rule.key.split("."), spec)
+        if not rule.ok(value, spec):
+            allowed = rule.allowed(spec) if callable(rule.allowed) else rule.allowed
+            _fail(rule.key, value, allowed)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

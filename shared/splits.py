@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.mnist import load_mnist, split_indices
-from shared.spec import Spec
+from shared.mnist import Mnist, load_mnist, split_indices
+from shared.spec import Spec, invalid
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,32 @@ class Splits:
     y_test: np.ndarray
 
 
+def check_contract(spec: Spec, mnist: Mnist) -> None:
+    """The spec's shapes contract (data.height, width, channels, num_classes) against the images and
+    labels loaded: SpecError naming the first key that does not match them."""
+    images = mnist.train_images  # (N, H, W): an IDX image file has one channel
+    height, width = images.shape[1:3]
+    channels = images.shape[3] if images.ndim == 4 else 1
+    classes = int(max(mnist.train_labels.max(), mnist.test_labels.max())) + 1
+    plural = "s" if channels > 1 else ""
+    seen = f"the images loaded are {height} x {width} pixels (height x width), {channels} channel{plural}"
+    found = {
+        "height": (height, seen),
+        "width": (width, seen),
+        "channels": (channels, seen),
+        "num_classes": (classes, f"the labels loaded are 0 to {classes - 1}, {classes} classes"),
+    }
+    for name, (actual, what) in found.items():
+        stated = getattr(spec.data, name)
+        if stated != actual:
+            raise invalid(f"data.{name}", stated, f"{what}, so it must be {actual}")
+
+
 def load_splits(spec: Spec, data_dir=None, download: bool = False) -> Splits:
+    """The spec's train / validation / test splits of MNIST (data_dir, else the default copy), once
+    its shapes contract is checked against the data."""
     mnist = load_mnist(data_dir, download=download)
+    check_contract(spec, mnist)
     train_idx, val_idx = split_indices(
         len(mnist.train_images), spec.data.validation_size, spec.data.split_seed
     )

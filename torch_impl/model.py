@@ -9,8 +9,6 @@ from torch import nn
 from shared.spec import Spec
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-# Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out))).
-INITIALIZERS = {"glorot_uniform": nn.init.xavier_uniform_, "zeros": nn.init.zeros_}
 
 
 class Dropout(nn.Dropout):
@@ -27,12 +25,11 @@ class Dropout(nn.Dropout):
 
 
 class MLP(nn.Module):
-    """The spec's MLP; its Linear layers start from the spec's initializers, not torch's defaults."""
+    """The spec's MLP; its Linear layers start from Keras's initializers, not torch's defaults."""
 
     def __init__(self, spec: Spec):
         super().__init__()
         data, model = spec.data, spec.model
-        self.kernel_init, self.bias_init = model.kernel_init, model.bias_init
         self.ablate = spec.ablate  # ablations only (spec.toml [ablate])
         fan_in = spec.input_dim
         layers: list[nn.Module] = [nn.Flatten()]  # (B, 1, 28, 28) -> (B, 784)
@@ -48,13 +45,14 @@ class MLP(nn.Module):
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
-        # The spec's initializers replace torch's defaults (weights and biases U(+-1/sqrt(fan_in))).
+        # Keras's initializers replace torch's defaults (weights and biases U(+-1/sqrt(fan_in))).
         if not isinstance(module, nn.Linear):
             return
         if not self.ablate.init_kernel:
-            INITIALIZERS[self.kernel_init](module.weight)  # [init-kernel] Keras's glorot_uniform
+            # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out)))
+            nn.init.xavier_uniform_(module.weight)  # [init-kernel] Keras's glorot_uniform
         if not self.ablate.init_bias:
-            INITIALIZERS[self.bias_init](module.bias)  # [init-bias] Keras's zeros
+            nn.init.zeros_(module.bias)  # [init-bias] Keras's zeros
 
     def linears(self) -> list[nn.Linear]:
         return [m for m in self.layers if isinstance(m, nn.Linear)]
