@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.cli import EXIT_USAGE  # a side refused its arguments, spec or data, before training
+from shared.exit_codes import EXIT_USAGE  # a side refused its arguments, spec or data
 
 ROOT = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
 

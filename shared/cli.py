@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from shared.exit_codes import EXIT_FAIL, EXIT_PASS, EXIT_USAGE
 from shared.mnist import DataError
 from shared.results import Result, epoch_table, new_result, write_json
 from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
 from shared.splits import Splits, first_images, load_splits
 
-EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 PROBE_EVAL = 1000  # validation and test images the probe evaluates: evaluation is in it, in seconds
 
 
@@ -211,7 +211,7 @@ def finish(result: Result, args: argparse.Namespace, save_model) -> int:
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
         save_model(args.save_model)
     print(summary(result, args))
-    return EXIT_OK if result.ok else EXIT_DIVERGED
+    return EXIT_PASS if result.ok else EXIT_FAIL
 
 
 def summary(result: Result, args: argparse.Namespace) -> str:
