@@ -18,13 +18,13 @@ from keras_impl.lockstep import BatchLoss, Lockstep
 from keras_impl.model import build_model, load_initial_weights
 from shared import cli
 from shared.align import epoch_orders, initial_weights
-from shared.exit_codes import EXIT_PASS
 from shared.results import (
     Diverged,
     EpochRow,
     Result,
     Scores,
     check_divergence,
+    epoch_line,
     epoch_row,
     new_result,
     write_json,
@@ -55,11 +55,12 @@ def make_loss(spec: Spec) -> keras.losses.SparseCategoricalCrossentropy:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One row per epoch in the shared schema, with its wall time; stops on a non-finite loss."""
+    """One row per epoch in the shared schema, with its wall time; stops on a non-finite loss. With
+    `lines`, each row is printed on one line as its epoch ends."""
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, lines: bool = False):
         super().__init__()
-        self.spec = spec
+        self.spec, self.lines = spec, lines
         self.rows: list[EpochRow] = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -85,6 +86,8 @@ class EpochLog(keras.callbacks.Callback):
                 time.perf_counter() - self.start,
             )
         )
+        if self.lines:
+            print(epoch_line("keras", self.rows[-1], self.spec.train.epochs), flush=True)
 
 
 def train(
@@ -97,8 +100,10 @@ def train(
 ) -> list[EpochRow]:
     """Train a compiled model for spec.train.epochs on fit's data arguments (data.py); one history row
     per epoch, validated in inference mode after each. In lockstep, the `lockstep` callback feeds the
-    shared draws in and records every step."""
-    fit_data, epoch_log = dict(train_data), EpochLog(spec)
+    shared draws in and records every step. Progress: fit's bar on a terminal; elsewhere (a log file,
+    CI, compare.py) one line per epoch, where the bar would write its escape codes."""
+    bar = not quiet and sys.stdout.isatty()
+    fit_data, epoch_log = dict(train_data), EpochLog(spec, lines=not quiet and not bar)
     # EpochOrders.set_epoch, then the draws of the step
     callbacks = [epoch_log, *fit_data.pop("callbacks", []), *([lockstep] if lockstep else [])]
     model.fit(
@@ -107,7 +112,7 @@ def train(
         validation_data=(val_data["x"], val_data["y"]),
         validation_batch_size=val_data["batch_size"],
         callbacks=callbacks,
-        verbose=0 if quiet else 1,
+        verbose=1 if bar else 0,
     )
     return epoch_log.rows
 
@@ -211,7 +216,7 @@ def main(argv=None) -> int:
         cli.write_probe("keras", spec, splits, args, device, run)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
-        return EXIT_PASS
+        return cli.EXIT_OK
     result, model = outcome
     return cli.finish(result, args, model.save)
 

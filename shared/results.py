@@ -214,6 +214,12 @@ EPOCH_COLUMNS = (
 )
 
 
+def epoch_line(framework: str, row: EpochRow, epochs: int) -> str:
+    """One epoch's figures on one line: a side's progress where its output is not a terminal."""
+    cells = ", ".join(f"{title} {getattr(row, key):.4f}" for key, title in EPOCH_COLUMNS)
+    return f"{framework} epoch {row.epoch}/{epochs}: {cells}, {row.seconds:.1f} s"
+
+
 def epoch_table(histories: dict[str, list[EpochRow]], markdown: bool = False) -> str:
     """The one epoch table: a row per side per epoch and, with two sides, their difference (first -
     second); plain columns for a terminal, or Markdown."""

@@ -14,13 +14,13 @@ from tqdm import tqdm
 
 from shared import cli
 from shared.align import epoch_orders, initial_weights
-from shared.exit_codes import EXIT_PASS
 from shared.results import (
     Diverged,
     EpochRow,
     Result,
     Scores,
     check_divergence,
+    epoch_line,
     epoch_row,
     new_result,
     write_json,
@@ -119,7 +119,10 @@ def train(
     quiet: bool = False,
     lockstep=None,
 ) -> list[EpochRow]:
-    """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each."""
+    """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each.
+    Progress: a tqdm bar on a terminal; elsewhere (a log file, CI, compare.py) one line per epoch,
+    where the bar would write an update per batch."""
+    bar = not quiet and sys.stdout.isatty()
     history: list[EpochRow] = []
     for epoch in range(1, spec.train.epochs + 1):
         if lockstep:
@@ -129,7 +132,7 @@ def train(
             total=len(train_loader.dataset),
             desc=f"Epoch {epoch}/{spec.train.epochs}",
             unit="img",
-            disable=quiet,
+            disable=not bar,
             leave=True,
             file=sys.stdout,
         ) as progress:
@@ -151,6 +154,8 @@ def train(
         history.append(
             epoch_row(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds)
         )
+        if not quiet and not bar:
+            print(epoch_line("torch", history[-1], spec.train.epochs), flush=True)
     return history
 
 
@@ -225,7 +230,7 @@ def main(argv=None) -> int:
         cli.write_probe("torch", spec, splits, args, device, run)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
-        return EXIT_PASS
+        return cli.EXIT_OK
     result, model = outcome
     return cli.finish(result, args, lambda path: torch.save(model.state_dict(), path))
 
