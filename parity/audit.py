@@ -230,3 +230,13 @@ def audit_check(rows: list[AuditRow]) -> Check:
     differing = [f"{r.group}: {r.label}" for r in rows if r.status == "differs"]
     detail = "; ".join(differing) if differing else f"{len(rows)} settings compared"
     return Check("audit: no setting differs", None, 0.0, not differing, detail)
+
+
+def compare_files(paths: dict[str, Path], side_sets: dict[str, list[str]]) -> list[AuditRow]:
+    """The audit of both sides' descriptions at `paths` (side -> file), each side's one-sided
+    overrides (KEY=VALUE) asked; [] when a side wrote none."""
+    descriptions = read_descriptions(paths)
+    if not descriptions:
+        return []
+    asked = {side: asked_keys(one_sided) for side, one_sided in side_sets.items()}
+    return classify(descriptions["keras"], descriptions["torch"], asked)

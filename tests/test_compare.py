@@ -1,9 +1,12 @@
 """compare.py end to end on the quick configuration: it passes, it fails when one side is changed,
-and it reports a crashed side; each side runs in a process of its own."""
+and it reports a crashed side; each side runs in a process of its own. --probe-only: the audit and
+the probe without training."""
 
 import json
 import sys
 from pathlib import Path
+
+import pytest
 
 import compare
 from parity import runner
@@ -11,6 +14,7 @@ from parity import runner
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
     out = tmp_path / "run"
     done = compare_cli("--quick", "--out", str(out))
@@ -67,6 +71,7 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
             }
 
 
+@pytest.mark.slow
 def test_a_one_sided_change_is_flagged(tmp_path, compare_cli):
     out = tmp_path / "run"
     done = compare_cli("--quick", "--torch-set", "train.lr=0.05", "--out", str(out))
@@ -81,6 +86,7 @@ def test_a_one_sided_change_is_flagged(tmp_path, compare_cli):
     assert "torch train.lr=0.05" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_crashed_side_is_named_and_the_other_side_kept(tmp_path, monkeypatch, capsys):
     real = runner.side_command
 
@@ -136,3 +142,38 @@ def test_a_refusing_side_stops_the_other_and_nothing_is_written(tmp_path, compar
     )
     assert done.returncode == 2 and "the torch side refused its arguments" in done.stderr
     assert out.is_dir() and not any(out.iterdir())
+
+
+def test_probe_only_passes_untouched_and_trains_nothing(tmp_path, compare_cli):
+    out = tmp_path / "probe"
+    done = compare_cli("--probe-only", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "PROBE PASS: no setting differs and the float64 lockstep probe agrees" in done.stdout
+    assert {p.name for p in out.iterdir()} == {
+        "spec.json",
+        "keras-audit.json",
+        "torch-audit.json",
+        "keras-probe.json",
+        "torch-probe.json",
+        "parity.json",
+        "report.md",
+        "lockstep.png",
+    }
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["passed"] and parity["mode"] == "probe-only"
+    audit, probe = parity["checks"]
+    assert audit["name"] == "audit: no setting differs" and audit["passed"]
+    assert probe["name"].startswith("lockstep probe (float64, 10 steps)") and probe["passed"]
+    assert parity["probe"]["first_difference"] is None and parity["probe"]["steps"] == 10
+    assert parity["audit"] and all(r["status"] != "differs" for r in parity["audit"])
+    report = (out / "report.md").read_text()
+    assert "## Audit" in report and "Every step agrees within 1e-10" in report
+    assert "python compare.py --probe-only" in report
+
+
+def test_probe_only_runs_alone(capsys):
+    for other in (["--audit"], ["--seeds", "3"], ["--resume", "runs/x"]):
+        with pytest.raises(SystemExit) as exit_:
+            compare.main(["--probe-only", *other])
+        assert exit_.value.code == 2
+        assert "--probe-only runs alone" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Lockstep: the same draws on both sides, every step compared, the first difference located.
 
 Real runs of both sides on real MNIST (each in its own process), then one-sided mistakes made in
-patched copies of the repository, each of which `compare.py --quick` must fail AND locate.
+patched copies of the repository, each of which the probe (`compare.py --probe-only`, the audit and
+the probe of every run without its training) must fail AND locate.
 """
 
 import copy
@@ -227,19 +228,25 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("name", MISTAKES)
-def test_a_one_sided_mistake_fails_quick_and_is_located(name, tmp_path, compare_cli, patched_copy):
+def test_a_one_sided_mistake_fails_the_probe_and_is_located(
+    name, tmp_path, compare_cli, patched_copy
+):
     file, old, new, located = MISTAKES[name]
     root = patched_copy(tmp_path, file, old, new)
-    done = compare_cli("--quick", "--out", str(tmp_path / "run"), root=root)
+    out = tmp_path / "run"
+    done = compare_cli("--probe-only", "--out", str(out), root=root)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    checks = json.loads((tmp_path / "run" / "parity.json").read_text())["checks"]
-    probe = next(c for c in checks if c["name"].startswith("lockstep probe"))
+    parity = json.loads((out / "parity.json").read_text())
+    probe = next(c for c in parity["checks"] if c["name"].startswith("lockstep probe"))
     assert not probe["passed"]
     assert f"first beyond tolerance: {located}" in probe["detail"], probe["detail"]
-    report = (tmp_path / "run" / "report.md").read_text()
-    assert located in report
+    assert parity["probe"]["first_difference"].startswith(located)
+    assert located in (out / "report.md").read_text()
+    assert "PROBE FAIL" in done.stdout and located in done.stdout
+    assert not (out / "keras.json").exists() and not (out / "torch.json").exists()  # no training
 
 
+@pytest.mark.slow
 def test_the_untouched_project_passes_with_another_seed(tmp_path, compare_cli):
     done = compare_cli("--quick", "--seed", "1", "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
