@@ -18,6 +18,7 @@ from keras_impl.lockstep import BatchLoss, Lockstep
 from keras_impl.model import build_model, load_initial_weights
 from shared import cli
 from shared.align import epoch_orders, initial_weights
+from shared.exit_codes import EXIT_PASS
 from shared.results import (
     Diverged,
     EpochRow,
@@ -216,7 +217,7 @@ def main(argv=None) -> int:
         cli.write_probe("keras", spec, splits, args, device, run)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
-        return cli.EXIT_OK
+        return EXIT_PASS
     result, model = outcome
     return cli.finish(result, args, model.save)
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from shared import cli
 from shared.align import epoch_orders, initial_weights
+from shared.exit_codes import EXIT_PASS
 from shared.results import (
     Diverged,
     EpochRow,
@@ -230,7 +231,7 @@ def main(argv=None) -> int:
         cli.write_probe("torch", spec, splits, args, device, run)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
-        return cli.EXIT_OK
+        return EXIT_PASS
     result, model = outcome
     return cli.finish(result, args, lambda path: torch.save(model.state_dict(), path))
 
