@@ -4,6 +4,10 @@ own (TensorFlow and torchvision must never share a process: importing TensorFlow
 compare.py starts both sides at once: on a CPU the PyTorch side trains on one thread and the Keras
 side's step gains little from a second core, so together they take little longer than the slower one
 alone. bench.py, which times them, runs one side at a time, each with the whole machine.
+
+Each side runs in a process group of its own, so that a terminal's Ctrl-C reaches the caller only:
+an interrupted caller stops every side it started (and the side's own children) itself, Ctrl-C first,
+then SIGKILL after STOP_GRACE seconds, and no side's interrupted output is shown.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from shared.exit_codes import EXIT_USAGE  # a side refused its arguments, spec or data
 
 ROOT = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
+STOP_GRACE = 1.0  # seconds a side has to end on Ctrl-C before it is killed
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,11 @@ class _Running:
             print(f"\n=== {side}: {' '.join(self.command[1:])}", flush=True)
         self.process = subprocess.Popen(
             self.command,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if stream else self.held,
             stderr=subprocess.STDOUT,
             env=_side_env(),
+            start_new_session=True,  # its own process group, out of reach of the terminal's Ctrl-C
         )
         self.reader = None
         if stream:
@@ -109,10 +116,35 @@ class _Running:
         output = b"".join(self.tail).decode(errors="replace")[-3000:]
         return SideRun(self.command, self.process.returncode, output)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait()
+    def signal(self, signum: int) -> None:
+        """Send `signum` to the side's process group: the side and the processes it started."""
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def stop(runs: list[_Running]) -> None:
+    """Stop the sides still running, their output no longer shown: Ctrl-C, as a terminal sends it
+    (a side ends at once, writing nothing more), then SIGKILL to those still there after STOP_GRACE."""
+    running = [r for r in runs if r.process.poll() is None]
+    for r in runs:
+        r.echo = False
+    try:
+        for r in running:
+            r.signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE
+        for r in running:
+            try:
+                r.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    finally:  # a second Ctrl-C while waiting must not leave a side behind
+        for r in running:
+            if r.process.poll() is None:
+                r.signal(signal.SIGKILL)
+        for r in running:
+            r.process.wait()
 
 
 def run_sides(
@@ -125,27 +157,28 @@ def run_sides(
     if not at_once:
         runs = {}
         for side, options in sides.items():
-            runs[side] = _Running(side, options, stream=True, echo=echo).finish(side)
+            running = _Running(side, options, stream=True, echo=echo)
+            try:
+                runs[side] = running.finish(side)
+            finally:  # an interrupt (Ctrl-C) or an error here ends the side
+                stop([running])
             if runs[side].returncode == EXIT_USAGE:
                 break
         return runs
-    running = {
-        side: _Running(side, options, stream=n == 0, echo=echo)
-        for n, (side, options) in enumerate(sides.items())
-    }
+    running: dict[str, _Running] = {}
     try:
+        for n, (side, options) in enumerate(sides.items()):
+            running[side] = _Running(side, options, stream=n == 0, echo=echo)
         while any(r.process.poll() is None for r in running.values()):
             if any(r.process.poll() == EXIT_USAGE for r in running.values()):
                 break
             time.sleep(0.05)
         # after a refusal: the sides still running, whose results could not be compared
         stopped = [side for side, r in running.items() if r.process.poll() is None]
-        for side in stopped:
-            running[side].stop()
+        stop([running[side] for side in stopped])
         return {side: r.finish(side) for side, r in running.items() if side not in stopped}
     finally:  # an interrupt (Ctrl-C) or an error here ends every side
-        for r in running.values():
-            r.stop()
+        stop(list(running.values()))
 
 
 def run_side(side: str, options: list[str], echo: bool = False) -> SideRun:

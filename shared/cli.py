@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
-from shared.exit_codes import EXIT_FAIL, EXIT_PASS, EXIT_USAGE
+from shared.exit_codes import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE
 from shared.mnist import DataError
 from shared.results import Result, epoch_table, new_result, write_json
 from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
@@ -113,7 +114,7 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--audit-only",
         action="store_true",
-        help="with --audit: describe the pipeline, train nothing",
+        help="with --audit: describe the pipeline (after the probe, with --probe), train nothing",
     )
     return parser
 
@@ -228,3 +229,26 @@ def summary(result: Result, args: argparse.Namespace) -> str:
         if path and (what == "result" or result.ok):
             lines.append(f"{what} written to {path}")
     return "\n".join(lines)
+
+
+def _interrupt_again(unraisable) -> None:
+    """Python can only print an exception raised in a garbage-collection callback or a __del__, and
+    Ctrl-C's KeyboardInterrupt lands there often (JAX, which Keras imports whenever it is installed,
+    runs such a callback at every collection): raise it again in the main thread, to stop the run."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        _thread.interrupt_main()
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
+def run_main(framework: str, main) -> int:
+    """A side's `main()`, to its exit status; Ctrl-C: one line and EXIT_INTERRUPTED, no traceback.
+    Every file a run writes is written whole or not at all (shared/results.py), so an interrupted
+    run leaves no half-written result."""
+    sys.unraisablehook = _interrupt_again
+    try:
+        return main()
+    except KeyboardInterrupt:
+        start = "\n" if sys.stdout.isatty() else ""  # not on the line of a progress bar
+        print(f"{start}{framework}: interrupted (Ctrl-C) before the run finished", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -167,6 +167,7 @@ def test_compare_audit_prints_both_columns_and_exits_0_untouched(tmp_path, compa
     assert saved["passed"] and not (tmp_path / "audit" / "keras.json").exists()  # trained nothing
 
 
+@pytest.mark.slow
 def test_a_differing_row_fails_the_audit_and_the_verdict_and_is_named(
     tmp_path, compare_cli, patched_copy
 ):

@@ -16,6 +16,7 @@ import pytest
 
 import compare
 from parity import calibrate
+from parity.run_dirs import INTERRUPTED, mark_interrupted
 from parity.stats import seeds_needed, tost
 from shared.results import read_result
 from shared.spec import SpecError, load_spec
@@ -136,6 +137,7 @@ def test_resume_needs_a_saved_run(tmp_path, capsys):
 # -- the untouched project, a one-sided change, an interrupted run -----------------------------
 
 
+@pytest.mark.slow
 def test_the_untouched_project_is_equivalent(equivalent_run):
     out, done = equivalent_run
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -165,6 +167,7 @@ def test_the_untouched_project_is_equivalent(equivalent_run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
 
 
+@pytest.mark.slow
 def test_a_large_one_sided_change_is_shown_different(different_run):
     out, done = different_run
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
@@ -177,6 +180,7 @@ def test_a_large_one_sided_change_is_shown_different(different_run):
     assert "SEEDS FAIL" in done.stdout and "one-sided overrides: torch train.lr=1e-5" in done.stdout
 
 
+@pytest.mark.slow
 def test_resume_trains_only_the_missing_and_the_damaged_seeds(
     equivalent_run, tmp_path, compare_cli
 ):
@@ -191,6 +195,7 @@ def test_resume_trains_only_the_missing_and_the_damaged_seeds(
     (runs / "keras-seed1.json").write_text(text[: len(text) // 2])
     kept = [name for name in FILES if name not in ("torch-seed2.json", "keras-seed1.json")]
     before = {name: ((runs / name).read_bytes(), (runs / name).stat().st_mtime_ns) for name in kept}
+    mark_interrupted(out, "seed 3 of 3 (seed 2): training torch", "python compare.py --seeds 3")
 
     # a different command line for the same directory is refused before anything trains
     refused = compare_cli("--resume", str(out), "--seeds", "4")
@@ -213,3 +218,4 @@ def test_resume_trains_only_the_missing_and_the_damaged_seeds(
     parity = json.loads((out / "parity.json").read_text())
     assert parity["passed"] and parity["seeds"] == list(range(K))
     assert "# resumed: python compare.py --resume" in (out / "report.md").read_text()
+    assert not (out / INTERRUPTED).exists()  # finished: no longer marked interrupted
