@@ -1,66 +1,79 @@
-"""Calibrate compare.py's tolerances from how much each framework moves, alone, from seed to seed.
+"""Calibrate compare.py's curve checks, then check them on seeds the calibration did not use.
 
-    python -m parity.calibrate --seeds 0 1 2            # the default configuration (slow: full runs)
-    python -m parity.calibrate --quick --seeds 0 1 2 3 4
+    python -m parity.calibrate            # the default configuration (slow: 80 pairs of full runs)
+    python -m parity.calibrate --quick    # the [quick] configuration
 
-For each mode and each framework, train once per seed and measure the spread (sample standard
-deviation across seeds) of every curve at every epoch and of the final test accuracy and loss. The
-runs go one at a time through the machinery of `compare.py --seeds` (parity/seeds.py); with
---runs DIR they are kept, and a calibration interrupted or repeated trains only what is missing.
-Aligned mode
-keeps the shared initial weights and sample order fixed (align seed 0) and varies only the seed of
-the framework's own randomness (dropout, augmentation), which is all that differs between the two
-sides in that mode; independent mode varies everything. A cross-framework difference of two runs
-has a standard deviation of sqrt(sd_keras^2 + sd_torch^2); the suggested tolerance is K (4) of
-those, with each framework's per-epoch variances pooled over the epochs (a few seeds give a noisy
-standard deviation per epoch; pooled over the epochs it is a steadier one). The suggested
-equivalence margins of `compare.py --seeds` (parity.equivalence_accuracy, equivalence_loss) are
-the margins at which 5 seeds per side with no real difference show equivalence 95% of the time
-(see equivalence_margin). The measurements go to parity/calibration.json (or --out).
+For each mode (aligned, independent), both sides train once per calibration seed exactly as
+`compare.py --seed N --mode M` trains them (in aligned mode the shared weights and order follow the
+seed), and the difference Keras - PyTorch of every curve is measured at every epoch. Its spread per
+epoch is the root mean square of those differences about zero (the check asks "is the difference
+zero?", so a systematic offset between two correct pipelines belongs in the band). The allowed margin,
+in spreads, is Student's t quantile for `runs` degrees of freedom at a two-sided level of the
+family-wise false-alarm rate divided by the family's size (3 curves x epochs + the test accuracy):
+Bonferroni over the checks of one run, with the uncertainty of a spread measured on `runs` seeds.
+
+Then every held-out seed is trained the same way and judged by parity/checks.py with the new
+tolerances, as compare.py would judge it; the count that pass and each check's largest margin are
+recorded beside the calibration (parity/calibration.json), with the commit. Runs go through the
+machinery of `compare.py --seeds` (parity/seeds.py): with --runs DIR they are kept, and a
+calibration interrupted or repeated trains only what is missing (a `compare.py --seeds 20 --seed N
+--mode M --out DIR/CONFIG-MODE-SET` run, SET `calibration` or `held-out`, is reused as it is).
+
+The equivalence margins of `compare.py --seeds` follow from the same runs: the margin at which 5
+seeds per side with no real difference show equivalence 95% of the time (equivalence_margin), from
+each side's seed-to-seed spread of the final test scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from parity.seeds import collect
+from parity.ablations import git, relative
+from parity.checks import parity_checks
+from parity.seeds import RUNS, collect
+from parity.tolerances import CALIBRATION_PATH, CURVES, Tolerances
 from shared.results import SIDES, Result, write_json
 from shared.spec import CALIBRATED_MODES, load_spec
 
-K = 4.0
-METRICS = ("train_loss", "val_loss", "val_accuracy")
+FALSE_ALARM_RATE = 0.001  # family-wise, per run: one untouched run in 1,000 may fail a curve check
+CALIBRATION_SEEDS = list(range(100, 120))
+HELD_OUT_SEEDS = list(range(0, 20))  # compare.py's own seeds, 0 (the default) first
 # The equivalence margins of `compare.py --seeds`: wide enough that EQUIVALENCE_SEEDS runs per side
 # of two sides with no real difference show equivalence with probability EQUIVALENCE_POWER.
 EQUIVALENCE_SEEDS = 5
 EQUIVALENCE_POWER = 0.95
 
 
-def options(side: str, mode: str, seed: int, quick: bool, out: Path) -> list[str]:
-    """One calibration run: aligned mode keeps the shared weights and order at align seed 0."""
-    opts = ["--quiet", "--device", "cpu", "--mode", mode, "--seed", str(seed), "--out", str(out)]
-    opts += ["--align-seed", "0"] if mode == "aligned" else []
-    return opts + (["--quick"] if quick else [])
+def options(mode: str, seed: int, quick: bool, out: Path) -> list[str]:
+    """One side's run, as compare.py --seed `seed` --mode `mode` makes it (no audit, no probe)."""
+    return [
+        *("--quiet", "--device", "cpu", "--mode", mode, "--out", str(out)),
+        *("--align-seed", str(seed), f"--set=train.seed={seed}"),
+        *(["--quick"] if quick else []),
+    ]
 
 
 def expected(mode: str, seed: int, quick: bool) -> dict:
-    """What a kept run of this calibration must hold (a --runs directory reused)."""
+    """What a kept run must hold (a --runs directory reused)."""
     spec = load_spec([f"train.seed={seed}"], quick=quick)
-    return {"mode": mode, "align_seed": 0 if mode == "aligned" else seed, "spec": spec.to_dict()}
+    return {"mode": mode, "align_seed": seed, "spec": spec.to_dict()}
 
 
-def run_mode(mode: str, seeds: list[int], quick: bool, workdir: Path) -> dict[str, list[Result]]:
-    """Every seed of `mode` on both sides, through the machinery of compare.py --seeds."""
+def train(mode: str, seeds: list[int], quick: bool, directory: Path) -> dict[str, list[Result]]:
+    """Every seed of `mode` on both sides (a seed's two sides at once)."""
     results = collect(
-        workdir / ("quick" if quick else "default") / mode,
+        directory,
         seeds,
-        lambda side, seed, out: options(side, mode, seed, quick, out),
+        lambda side, seed, out: options(mode, seed, quick, out),
         lambda side, seed: expected(mode, seed, quick),
         log=lambda line: print(f"{mode}: {line}", flush=True),
     )
@@ -75,31 +88,28 @@ def run_mode(mode: str, seeds: list[int], quick: bool, workdir: Path) -> dict[st
     return results
 
 
-def spreads(results: list[Result]) -> dict:
-    """Per-epoch sample standard deviations of each curve, and of the test accuracy."""
+def differences(results: dict[str, list[Result]]) -> dict[str, np.ndarray]:
+    """Keras - PyTorch per seed (rows) and epoch (columns) of every checked quantity."""
+    pairs = list(zip(results["keras"], results["torch"]))
     out = {
-        key: np.std(
-            [[getattr(h, key) for h in r.history] for r in results], axis=0, ddof=1
-        ).tolist()
-        for key in METRICS
+        key: np.array(
+            [
+                [getattr(hk, key) - getattr(ht, key) for hk, ht in zip(k.history, t.history)]
+                for k, t in pairs
+            ]
+        )
+        for key in CURVES
     }
-    accuracies = [r.test.accuracy for r in results]
-    out["test_accuracy"] = float(np.std(accuracies, ddof=1))
-    out["test_accuracy_mean"] = float(np.mean(accuracies))
-    losses = [r.test.loss for r in results]
-    out["test_loss"] = float(np.std(losses, ddof=1))
-    out["test_loss_mean"] = float(np.mean(losses))
+    out["test_accuracy"] = np.array([[k.test.accuracy - t.test.accuracy] for k, t in pairs])
     return out
 
 
-def pooled(sds: list[float]) -> float:
-    return float(np.sqrt(np.mean(np.square(sds))))
-
-
-def suggest(keras: dict, torch: dict) -> dict:
-    tol = {key: K * float(np.hypot(pooled(keras[key]), pooled(torch[key]))) for key in METRICS}
-    tol["test_accuracy"] = K * float(np.hypot(keras["test_accuracy"], torch["test_accuracy"]))
-    return tol
+def allowed_margin(runs: int, epochs: int, rate: float = FALSE_ALARM_RATE) -> float:
+    """The margin, in spreads, that a run with no real difference passes on all of its 3 x epochs + 1
+    curve checks with probability at least 1 - rate (Bonferroni; t with `runs` degrees of freedom,
+    the spread being a root mean square about zero of `runs` differences)."""
+    family = len(CURVES) * epochs + 1
+    return float(stats.t.ppf(1 - rate / (2 * family), runs))
 
 
 def equivalence_margin(sd_keras: float, sd_torch: float, n: int = EQUIVALENCE_SEEDS) -> float:
@@ -112,66 +122,157 @@ def equivalence_margin(sd_keras: float, sd_torch: float, n: int = EQUIVALENCE_SE
     return (stats.t.ppf(0.95, df) + stats.norm.ppf(0.5 + EQUIVALENCE_POWER / 2)) * se
 
 
-def suggest_equivalence(keras: dict, torch: dict) -> dict:
-    """parity.equivalence_accuracy / equivalence_loss from the test-score spreads (where recorded)."""
-    return {
-        key: equivalence_margin(keras[key], torch[key])
-        for key in ("test_accuracy", "test_loss")
-        if key in keras and key in torch
+def calibrate(results: dict[str, list[Result]], rate: float) -> dict:
+    """One mode's entry of calibration.json from its calibration runs."""
+    diffs = differences(results)
+    runs, epochs = diffs["train_loss"].shape
+    side_sd = {
+        side: {
+            key: float(np.std([getattr(r.test, key) for r in rs], ddof=1))
+            for key in ("accuracy", "loss")
+        }
+        for side, rs in results.items()
     }
+    spread = {key: np.sqrt(np.mean(d**2, axis=0)).tolist() for key, d in diffs.items()}
+    spread["test_accuracy"] = spread["test_accuracy"][0]
+    return {
+        "runs": runs,
+        "seeds": [r.seed for r in results["keras"]],
+        "spread": spread,
+        # for the reader: a mean far from zero in its own standard errors is a systematic offset
+        "mean_difference": {key: d.mean(axis=0).round(6).tolist() for key, d in diffs.items()},
+        "allowed": allowed_margin(runs, epochs, rate),
+        "side_sd": side_sd,
+        "mean_test_accuracy": {
+            side: float(np.mean([r.test.accuracy for r in rs])) for side, rs in results.items()
+        },
+        "suggested_equivalence": {
+            key: equivalence_margin(side_sd["keras"][key], side_sd["torch"][key])
+            for key in ("accuracy", "loss")
+        },
+    }
+
+
+def judge_held_out(results: dict[str, list[Result]], tol: Tolerances, quick: bool) -> dict:
+    """Every held-out pair judged by compare.py's curve checks under `tol`."""
+    verdicts, largest = [], {}
+    for keras, torch in zip(results["keras"], results["torch"]):
+        spec = load_spec([f"train.seed={keras.seed}"], quick=quick)
+        checks = [c for c in parity_checks(keras, torch, spec, tol.mode, tol) if c.spread]
+        worst = max(checks, key=lambda c: c.margin)
+        verdicts.append(
+            {
+                "seed": keras.seed,
+                "passed": all(c.passed for c in checks),
+                "closest": worst.name,
+                "margin": round(worst.margin, 3),
+            }
+        )
+        for c in checks:
+            largest[c.name] = max(largest.get(c.name, 0.0), round(c.margin, 3))
+    return {
+        "runs": len(verdicts),
+        "passed": sum(v["passed"] for v in verdicts),
+        "largest_margin": largest,
+        "allowed": tol.allowed,
+        "per_seed": verdicts,
+    }
+
+
+def tolerances_of(entry: dict, config: str, mode: str, rate: float) -> Tolerances:
+    spreads = {key: tuple(entry["spread"][key]) for key in CURVES}
+    spreads["test_accuracy"] = (entry["spread"]["test_accuracy"],)
+    return Tolerances(config, mode, entry["allowed"], spreads, entry["runs"], rate)
+
+
+def record_control(path: Path, name: str, run_dir: Path, what: str) -> None:
+    """Keep a finished compare.py run of a one-sided slip in the calibration file: its two results
+    and command. tests/test_verdict.py judges it again under every new calibration, and the curve
+    checks must still fail it (a calibration wide enough to pass it would have lost its point)."""
+    run = json.loads((run_dir / "spec.json").read_text())
+    doc = json.loads(path.read_text())
+    doc.setdefault("controls", {})[name] = {
+        "what": what,
+        "command": run["command"],
+        "mode": run["mode"],
+        "commit": git("rev-parse", "HEAD"),
+        **{side: json.loads((run_dir / f"{side}.json").read_text()) for side in SIDES},
+    }
+    write_json(path, doc)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m parity.calibrate", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="calibrate the [quick] configuration")
-    parser.add_argument("--out", default=str(Path(__file__).with_name("calibration.json")))
+    parser.add_argument("--seeds", type=int, nargs="+", default=CALIBRATION_SEEDS)
+    parser.add_argument("--held-out", type=int, nargs="*", default=HELD_OUT_SEEDS)
+    parser.add_argument("--false-alarm-rate", type=float, default=FALSE_ALARM_RATE)
+    parser.add_argument("--out", default=str(CALIBRATION_PATH))
     parser.add_argument(
         "--runs",
         help="keep every run in this directory (default: a temporary one); calibrating again with "
         "the same directory trains only the runs missing there",
     )
+    parser.add_argument(
+        "--control",
+        nargs=2,
+        metavar=("NAME", "RUN_DIR"),
+        help="record the finished compare.py run in RUN_DIR, of a one-sided slip, as a control that "
+        "the curve checks must fail (no training; --what says what was slipped)",
+    )
+    parser.add_argument("--what", default="", help="with --control: the slip, in words")
     args = parser.parse_args(argv)
+    if args.control:
+        record_control(Path(args.out), args.control[0], Path(args.control[1]), args.what)
+        return 0
     if len(args.seeds) < 2 or len(set(args.seeds)) != len(args.seeds):
         parser.error("a spread needs at least two different seeds")
-
-    # One process at a time, through the machinery of compare.py --seeds (parity/seeds.py).
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(args.runs or tmp)
-        by = {mode: run_mode(mode, args.seeds, args.quick, workdir) for mode in CALIBRATED_MODES}
+    if set(args.seeds) & set(args.held_out):
+        parser.error("a held-out seed must not be a calibration seed")
+    if not 0 < args.false_alarm_rate < 1:
+        parser.error("--false-alarm-rate must be between 0 and 1")
 
     config = "quick" if args.quick else "default"
-    path = Path(args.out)
-    doc = json.loads(path.read_text()) if path.exists() else {}
-    doc[config] = {
+    section = {
         "command": " ".join(["python -m parity.calibrate", *(argv or sys.argv[1:])]),
-        "seeds": args.seeds,
-        "k": K,
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(
+            git(
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                f":!{relative(Path(args.out))}",
+            )
+        ),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.system()}, CPU, Keras on TensorFlow",
+        "false_alarm_rate": args.false_alarm_rate,
         "modes": {},
     }
-    for mode in CALIBRATED_MODES:
-        s = {side: spreads(by[mode][side]) for side in SIDES}
-        doc[config]["modes"][mode] = {
-            "spread": s,
-            "suggested_tolerances": suggest(s["keras"], s["torch"]),
-            "suggested_equivalence": suggest_equivalence(s["keras"], s["torch"]),
-        }
-        print(
-            f"{config} {mode}: suggested tolerances "
-            + ", ".join(
-                f"{k} {v:.4f}"
-                for k, v in doc[config]["modes"][mode]["suggested_tolerances"].items()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.runs or tmp)
+        for mode in CALIBRATED_MODES:
+            where = workdir / f"{config}-{mode}"
+            runs = train(mode, args.seeds, args.quick, Path(f"{where}-calibration") / RUNS)
+            entry = calibrate(runs, args.false_alarm_rate)
+            if args.held_out:
+                held = train(mode, args.held_out, args.quick, Path(f"{where}-held-out") / RUNS)
+                tol = tolerances_of(entry, config, mode, args.false_alarm_rate)
+                entry["held_out"] = judge_held_out(held, tol, args.quick)
+            section["modes"][mode] = entry
+            held = entry.get("held_out")
+            print(
+                f"{config} {mode}: {entry['runs']} seeds, allowed margin {entry['allowed']:.2f} "
+                "spreads"
+                + (f"; held-out seeds passing {held['passed']} of {held['runs']}" if held else "")
             )
-            + "; suggested equivalence margins "
-            + ", ".join(
-                f"{k} {v:.4f}"
-                for k, v in doc[config]["modes"][mode]["suggested_equivalence"].items()
-            )
-            + f"; mean test accuracy keras {s['keras']['test_accuracy_mean']:.4f}, "
-            f"torch {s['torch']['test_accuracy_mean']:.4f}"
-        )
+    path = Path(args.out)
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc[config] = section
     write_json(path, doc)
     return 0
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from parity.tolerances import CURVES, Tolerances, tolerances
 from shared.results import SIDES, Result
 from shared.spec import Spec
-
-# (history key, tolerance name, label): the per-epoch curves compared, largest difference over the epochs.
-CURVES = (
-    ("train_loss", "train_loss", "training loss"),
-    ("val_loss", "val_loss", "validation loss"),
-    ("val_accuracy", "val_accuracy", "validation accuracy"),
-)
 
 
 @dataclass(frozen=True)
@@ -24,6 +18,20 @@ class Check:
     passed: bool
     detail: str
     at_least: bool = False  # measured must reach the tolerance (a floor), not stay under it
+    # a calibrated check: the measured difference's calibrated spread, so that the report can say
+    # how far inside its tolerance it is (measured / spread against tolerance / spread allowed)
+    spread: float | None = None
+
+    @property
+    def margin(self) -> float | None:
+        """The measured difference in calibrated spreads (None for an uncalibrated check)."""
+        if self.spread is None or self.measured is None:
+            return None
+        return self.measured / self.spread
+
+    @property
+    def allowed(self) -> float | None:
+        return None if self.spread is None else self.tolerance / self.spread
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,12 +46,19 @@ def _finished(side: str, result: Result | None) -> Check:
     return Check(f"{side} trained to the end", None, 0.0, ok, why)
 
 
-def parity_checks(keras: Result | None, torch: Result | None, spec: Spec, mode: str) -> list[Check]:
-    """Compare the two results (the shared schema) under `spec`'s tolerances for `mode`."""
+def parity_checks(
+    keras: Result | None,
+    torch: Result | None,
+    spec: Spec,
+    mode: str,
+    tol: Tolerances | None = None,
+) -> list[Check]:
+    """Compare the two results (the shared schema) under the calibrated tolerances of `spec`'s
+    configuration and `mode` (or `tol`, the calibration's own before it is written)."""
     checks = [_finished(side, result) for side, result in zip(SIDES, (keras, torch))]
     if not all(c.passed for c in checks):
         return checks
-    tol = spec.tolerances(mode)
+    tol = tol or tolerances(spec, mode)
     floor = spec.parity.min_test_accuracy
     for side, result in zip(SIDES, (keras, torch)):
         acc = result.test.accuracy
@@ -69,45 +84,61 @@ def parity_checks(keras: Result | None, torch: Result | None, spec: Spec, mode: 
             ),
         ]
     diff = abs(keras.test.accuracy - torch.test.accuracy)
+    spread = tol.spread("test_accuracy")
     checks.append(
         Check(
             "test accuracy difference",
             diff,
-            tol.test_accuracy,
-            diff <= tol.test_accuracy,
+            tol.limit("test_accuracy"),
+            diff <= tol.limit("test_accuracy"),
             f"keras {keras.test.accuracy:.4f}, torch {torch.test.accuracy:.4f}",
+            spread=spread,
         )
     )
-    for key, tol_name, label in CURVES:
+    for key, label in CURVES.items():
         diffs = [
             abs(getattr(k, key) - getattr(t, key)) for k, t in zip(keras.history, torch.history)
         ]
-        # a NaN compares False with everything: put it first, so that it is the worst and fails
-        worst = max(range(len(diffs)), key=lambda i: (not math.isfinite(diffs[i]), diffs[i]))
-        limit = getattr(tol, tol_name)
+        # each epoch against its own spread: the worst epoch is the largest margin, not the largest
+        # difference (the first epoch spreads most); a NaN is put first, so that it fails
+        margins = [d / tol.spread(key, e + 1) for e, d in enumerate(diffs)]
+        worst = max(range(len(diffs)), key=lambda i: (not math.isfinite(margins[i]), margins[i]))
+        epoch = worst + 1
+        limit = tol.limit(key, epoch)
         checks.append(
             Check(
-                f"{label} difference (max over epochs)",
+                f"{label} difference (largest margin over epochs)",
                 diffs[worst],
                 limit,
                 diffs[worst] <= limit,
-                f"largest at epoch {worst + 1}: keras {getattr(keras.history[worst], key):.4f}, "
+                f"largest at epoch {epoch}: keras {getattr(keras.history[worst], key):.4f}, "
                 f"torch {getattr(torch.history[worst], key):.4f}",
+                spread=tol.spread(key, epoch),
             )
         )
     return checks
 
 
+def spreads_text(check: Check) -> str:
+    """'2.1 of 5.3 spreads': how far inside (or past) its tolerance a calibrated check is."""
+    return f"{check.margin:.1f} of {check.allowed:.1f} spreads"
+
+
 def verdict(checks: list[Check], mode: str) -> str:
     failed = [c for c in checks if not c.passed]
     if not failed:
-        return f"PARITY PASS: all {len(checks)} checks within tolerance ({mode} mode)"
+        calibrated = [c for c in checks if c.margin is not None]
+        closest = max(calibrated, key=lambda c: c.margin, default=None)
+        nearest = f"; closest: {closest.name}, {spreads_text(closest)}" if closest else ""
+        return f"PARITY PASS: all {len(checks)} checks within tolerance ({mode} mode){nearest}"
     first = failed[0]
     measured = (
         ""
         if first.measured is None
         else f": {first.measured:.4g} > tolerance {first.tolerance:.4g}"
     )
+    if first.margin is not None and math.isfinite(first.margin):
+        measured += f" ({spreads_text(first)})"
     if first.at_least:
         measured = f": {first.measured:.4f} < {first.tolerance:.4f}"
     return (

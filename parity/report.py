@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from parity.audit import audit_table
-from parity.checks import Check
+from parity.checks import Check, spreads_text
 from parity.lockstep import Comparison, steps_table
+from parity.tolerances import tolerances
 from shared.results import SIDES, Result, epoch_table, write_atomically
 from shared.spec import Spec
 
@@ -28,7 +29,10 @@ def terminal_summary(keras: Result | None, torch: Result | None, checks: list[Ch
     for c in checks:
         # a floor's detail already says both numbers
         shown = c.measured is not None and not c.at_least
-        measured = f"{number(c.measured)} (tolerance {number(c.tolerance)}) " if shown else ""
+        margin = f", {spreads_text(c)}" if c.margin is not None else ""
+        measured = (
+            f"{number(c.measured)} (tolerance {number(c.tolerance)}{margin}) " if shown else ""
+        )
         rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
     return "\n".join(rows)
 
@@ -61,11 +65,17 @@ def test_table(keras: Result | None, torch: Result | None) -> str:
 
 
 def checks_table(checks: list[Check]) -> str:
-    lines = ["| check | measured | tolerance | result | detail |", "|---|---|---|---|---|"]
+    lines = [
+        "| check | measured | tolerance | margin (spreads) | result | detail |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in checks:
         measured = "-" if c.measured is None else number(c.measured)
         result = "pass" if c.passed else "FAIL"
-        lines.append(f"| {c.name} | {measured} | {number(c.tolerance)} | {result} | {c.detail} |")
+        margin = "-" if c.margin is None else spreads_text(c).replace(" spreads", "")
+        lines.append(
+            f"| {c.name} | {measured} | {number(c.tolerance)} | {margin} | {result} | {c.detail} |"
+        )
     return "\n".join(lines)
 
 
@@ -107,6 +117,11 @@ def write_report(
             "\n".join(f"- {phases_line(r)}" for r in (keras, torch) if r) or "-",
             "## Parity checks",
             checks_table(checks),
+            "A curve check's margin is its difference in calibrated spreads: the spread that "
+            "difference shows at that epoch from seed to seed when nothing is wrong "
+            "(parity/calibration.json). It passes up to the allowed margin, chosen so that a run "
+            "with no real difference fails any of its curve checks once in 1,000 runs; a margin "
+            "near the allowed one is a near miss.",
             "## Versions",
             versions or "-",
             "## Reproduce",
@@ -152,7 +167,7 @@ def plot_curves(
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    tol = spec.tolerances(mode)
+    tol = tolerances(spec, mode)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, height_ratios=[3, 2])
     sides = [
         (name, r, color)
@@ -185,18 +200,27 @@ def plot_curves(
                     marker="o",
                     label=f"{'validation' if split == 'val' else split} Keras - PyTorch",
                 )
-            band = tol.val_loss if metric == "loss" else tol.val_accuracy
-            ax.axhspan(
-                -band, band, color="tab:green", alpha=0.15, label=f"validation tolerance +-{band:g}"
+            # each epoch's own calibrated tolerance: the band narrows as training settles
+            key = "val_loss" if metric == "loss" else "val_accuracy"
+            band = [tol.limit(key, e) for e in epochs]
+            ax.fill_between(
+                epochs,
+                [-b for b in band],
+                band,
+                color="tab:green",
+                alpha=0.15,
+                label=f"validation tolerance ({tol.allowed:.1f} spreads)",
             )
             if metric == "loss":
+                train_band = [tol.limit("train_loss", e) for e in epochs]
                 for sign in (-1, 1):
-                    ax.axhline(
-                        sign * tol.train_loss,
+                    ax.plot(
+                        epochs,
+                        [sign * b for b in train_band],
                         ls=":",
                         color="black",
                         lw=1,
-                        label=f"training tolerance +-{tol.train_loss:g}" if sign > 0 else None,
+                        label="training tolerance" if sign > 0 else None,
                     )
         else:
             ax.text(

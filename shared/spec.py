@@ -25,8 +25,9 @@ SPEC_PATH = Path(__file__).with_name("spec.toml")
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INTERPOLATIONS = ("bilinear", "nearest")
-# Curve tolerances are calibrated for aligned and independent; lockstep compares every step and judges
-# its curves by the aligned tolerances.
+# Curve tolerances are calibrated (parity/calibration.json) for each configuration and for aligned and
+# independent mode; lockstep compares every step and judges its curves by the aligned tolerances.
+CALIBRATIONS = ("default", "quick")
 CALIBRATED_MODES = ("aligned", "independent")
 MODES = (*CALIBRATED_MODES, "lockstep")
 DTYPES = ("float32", "float64")
@@ -106,14 +107,6 @@ class AblateSpec:
 
 
 @dataclass(frozen=True)
-class Tolerances:
-    test_accuracy: float
-    val_accuracy: float
-    val_loss: float
-    train_loss: float
-
-
-@dataclass(frozen=True)
 class LockstepTolerances:
     float64: float  # largest relative per-step difference of any recorded quantity, float64
     float32: float  # the same in float32, over the first float32_steps steps
@@ -123,10 +116,9 @@ class LockstepTolerances:
 @dataclass(frozen=True)
 class ParitySpec:
     min_test_accuracy: float
+    calibration: str  # the configuration whose calibrated spreads judge the curves (parity/tolerances.py)
     equivalence_accuracy: float  # compare.py --seeds: TOST margin on the final test accuracy
     equivalence_loss: float  # compare.py --seeds: TOST margin on the final test loss
-    aligned: Tolerances
-    independent: Tolerances
     lockstep: LockstepTolerances
 
 
@@ -157,10 +149,6 @@ class Spec:
             "flat": (batch, self.input_dim),
             "logits": (batch, d.num_classes),
         }
-
-    def tolerances(self, mode: str) -> Tolerances:
-        """The curve tolerances of `mode`; lockstep's curves are judged as aligned ones."""
-        return getattr(self.parity, "aligned" if mode == "lockstep" else mode)
 
     def lockstep_tolerance(self) -> float:
         """The largest relative per-step difference lockstep allows in this spec's dtype."""
@@ -319,13 +307,9 @@ RULES: tuple[Rule, ...] = (
     _positive("train.max_loss"),
     _choice("train.dtype", DTYPES),
     Rule("parity.min_test_accuracy", lambda v, _: 0 <= v <= 1, "must be in [0, 1]"),
+    _choice("parity.calibration", CALIBRATIONS, " (parity/calibration.json)"),
     _positive("parity.equivalence_accuracy"),
     _positive("parity.equivalence_loss"),
-    *(
-        _positive(f"parity.{mode}.{name}")
-        for mode in CALIBRATED_MODES
-        for name in ("test_accuracy", "val_accuracy", "val_loss", "train_loss")
-    ),
     _positive("parity.lockstep.float64"),
     _positive("parity.lockstep.float32"),
     _positive("parity.lockstep.float32_steps"),

@@ -89,7 +89,8 @@ def test_quick_applies_the_quick_table_then_overrides():
         ("train.epochs=2.5", "train.epochs", "whole number"),
         ("train.lr=fast", "train.lr", "expected a number"),
         ("model.hidden=[256,-1]", "model.hidden", "> 0"),
-        ("parity.aligned.val_loss=0", "parity.aligned.val_loss", "> 0"),
+        ("parity.calibration=weekly", "parity.calibration", "allowed: default, quick"),
+        ("parity.lockstep.float64=0", "parity.lockstep.float64", "> 0"),
     ],
 )
 def test_each_bad_value_names_key_value_and_what_is_allowed(override, key, allowed):
