@@ -10,11 +10,11 @@ import time
 import keras
 import numpy as np
 
-from keras_impl.audit import describe_pipeline
 from keras_impl.data import make_eval_data, make_train_data
+from keras_impl.describe import describe_pipeline
 from keras_impl.device import describe, select_device
 from keras_impl.evaluate import evaluate
-from keras_impl.lockstep import BatchLoss, Lockstep
+from keras_impl.lockstep_hooks import BatchLoss, Lockstep
 from keras_impl.model import build_model, load_initial_weights
 from shared import cli
 from shared.align import epoch_orders, initial_weights

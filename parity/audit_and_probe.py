@@ -8,11 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from parity import audit, lockstep, runner
+from parity import runner, settings_audit, step_comparison
 from parity.checks import Check
 from parity.compare_options import side_options
-from parity.lockstep import Comparison
 from parity.report import checks_table, lockstep_sections
+from parity.step_comparison import Comparison
 from shared.exit_codes import EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE
 from shared.results import SIDES, write_atomically, write_json
 from shared.spec import Spec
@@ -20,7 +20,7 @@ from shared.spec import Spec
 
 def describe_sides(
     args: argparse.Namespace, sets: dict[str, list[str]], out_dir: Path
-) -> list[audit.AuditRow] | int:
+) -> list[settings_audit.AuditRow] | int:
     """Run both sides with --audit-only (and --probe when args.probe): the audit's rows, or the
     exit status when a side refused (2) or crashed (3)."""
     runs = runner.run_sides(
@@ -36,7 +36,9 @@ def describe_sides(
             print(f"error: the {side} side could not {what} ({run.describe_exit()}):")
             print(run.output_tail, file=sys.stderr)
             return EXIT_USAGE if run.returncode == EXIT_USAGE else EXIT_CRASH
-    return audit.compare_files({side: out_dir / f"{side}-audit.json" for side in SIDES}, sets)
+    return settings_audit.compare_files(
+        {side: out_dir / f"{side}-audit.json" for side in SIDES}, sets
+    )
 
 
 def audit_only(
@@ -46,15 +48,19 @@ def audit_only(
     rows = describe_sides(args, sets, out_dir)
     if isinstance(rows, int):
         return rows
-    line = audit.summary_line(rows)
+    line = settings_audit.summary_line(rows)
     write_json(
         out_dir / "audit.json",
-        {"passed": audit.passed(rows), "summary": line, "rows": [r.to_dict() for r in rows]},
+        {
+            "passed": settings_audit.passed(rows),
+            "summary": line,
+            "rows": [r.to_dict() for r in rows],
+        },
     )
-    text = f"# mnist-parity audit\n\n**{line}**\n\n{audit.audit_table(rows, markdown=True)}\n\n"
+    text = f"# mnist-parity audit\n\n**{line}**\n\n{settings_audit.audit_table(rows, markdown=True)}\n\n"
     write_atomically(out_dir / "report.md", (text + f"```\n{command}\n```\n").encode())
-    print(f"{audit.audit_table(rows)}\n\n{line}\nreport: {out_dir / 'report.md'}")
-    return EXIT_PASS if audit.passed(rows) else EXIT_FAIL
+    print(f"{settings_audit.audit_table(rows)}\n\n{line}\nreport: {out_dir / 'report.md'}")
+    return EXIT_PASS if settings_audit.passed(rows) else EXIT_FAIL
 
 
 def probe_only(
@@ -66,8 +72,8 @@ def probe_only(
     if isinstance(rows, int):
         return rows
     paths = {side: out_dir / f"{side}-probe.json" for side in SIDES}
-    probe_check, probe = lockstep.read_probe(paths, spec)
-    checks = [audit.audit_check(rows), probe_check]
+    probe_check, probe = step_comparison.read_probe(paths, spec)
+    checks = [settings_audit.audit_check(rows), probe_check]
     passed = all(c.passed for c in checks)
     line = probe_verdict(checks, probe)
     write_json(
@@ -93,7 +99,7 @@ def probe_only(
             f"**{line}**",
             *(f"> {note}" for note in notes),
             "## Audit: the settings each side uses",
-            audit.audit_table(rows, markdown=True),
+            settings_audit.audit_table(rows, markdown=True),
             *lockstep_sections({"probe": probe} if probe else {}),
             "## Checks",
             checks_table(checks),
@@ -102,8 +108,8 @@ def probe_only(
         ]
     )
     write_atomically(out_dir / "report.md", (text + "\n").encode())
-    lockstep.plot_steps(out_dir / "lockstep.png", {"probe": probe})
-    print(f"\n{audit.summary_line(rows)}")
+    step_comparison.plot_steps(out_dir / "lockstep.png", {"probe": probe})
+    print(f"\n{settings_audit.summary_line(rows)}")
     for r in rows:
         if r.status == "differs":
             print(f"  differs: {r.group}: {r.label}: keras {r.keras}, torch {r.torch}")

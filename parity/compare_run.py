@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from parity import audit, lockstep, runner
+from parity import runner, settings_audit, step_comparison
 from parity.audit_and_probe import audit_only, probe_only
 from parity.checks import parity_checks, verdict
 from parity.compare_options import (
@@ -140,18 +140,18 @@ def judge(args, spec, sets, out_dir: Path, command: str, results: dict, crashed:
     curves.png and lockstep.png; the exit status."""
     keras, torch = results["keras"], results["torch"]
     paths = {side: out_dir / f"{side}-audit.json" for side in SIDES}
-    rows = audit.compare_files(paths, sets)
+    rows = settings_audit.compare_files(paths, sets)
     paths = {side: out_dir / f"{side}-probe.json" for side in SIDES}
-    probe_check, probe = lockstep.read_probe(paths, spec)
+    probe_check, probe = step_comparison.read_probe(paths, spec)
     main_steps = None
     if args.mode == "lockstep" and keras and torch:
-        main_steps = lockstep.compare_steps(keras, torch, spec)
+        main_steps = step_comparison.compare_steps(keras, torch, spec)
     checks = [
-        *([audit.audit_check(rows)] if rows else []),
+        *([settings_audit.audit_check(rows)] if rows else []),
         # a crashed side is named by its own check
         *([probe_check] if not crashed else []),
         *parity_checks(keras, torch, spec, args.mode),
-        *([lockstep.lockstep_check(main_steps, "lockstep")] if main_steps else []),
+        *([step_comparison.lockstep_check(main_steps, "lockstep")] if main_steps else []),
     ]
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
@@ -195,10 +195,10 @@ def judge(args, spec, sets, out_dir: Path, command: str, results: dict, crashed:
         {what: c for what, c in comparisons.items() if c},
     )
     plot_curves(out_dir / "curves.png", keras, torch, spec, args.mode)
-    lockstep.plot_steps(out_dir / "lockstep.png", comparisons)
+    step_comparison.plot_steps(out_dir / "lockstep.png", comparisons)
 
     if rows:
-        print(f"\n{audit.summary_line(rows)}")
+        print(f"\n{settings_audit.summary_line(rows)}")
         for r in rows:
             if r.status == "differs":
                 print(f"  differs: {r.group}: {r.label}: keras {r.keras}, torch {r.torch}")

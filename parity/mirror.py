@@ -44,11 +44,11 @@ ONE_SIDED = {
     ("torch", "model", "gradients_in_keras_layout"): (
         "nn.Linear keeps its weight (fan_out, fan_in); lockstep records compare in Keras's layout"
     ),
-    ("keras", "lockstep", "BatchLoss"): (
+    ("keras", "lockstep_hooks", "BatchLoss"): (
         "fit logs the epoch's running mean of the loss; a metric captures each batch's own, which "
         "the torch loop holds anyway"
     ),
-    ("keras", "lockstep", "staged_step"): (
+    ("keras", "lockstep_hooks", "staged_step"): (
         "fit runs the training step inside, out of a callback's sight: the callback recomputes its "
         "stages with the model's own layers; the torch loop records them as it runs them"
     ),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from parity.audit import audit_table
 from parity.checks import Check, spreads_text
-from parity.lockstep import Comparison, steps_table
+from parity.settings_audit import audit_table
+from parity.step_comparison import Comparison, steps_table
 from parity.tolerances import tolerances
 from shared.results import SIDES, Result, epoch_table, write_atomically
 from shared.spec import Spec

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parity import audit, lockstep
+from parity import settings_audit, step_comparison
 from parity.compare_options import command_line, defaults, side_options, side_sets
 from parity.run_dirs import clear_interrupted, interrupted, new_run_dir
 from parity.seeds import (
@@ -192,11 +192,11 @@ def judge_seeds(args, spec, seeds, out_dir: Path, results, commands, start: floa
     notes = [f"one-sided overrides: {side} {' '.join(s)}" for side, s in sets.items() if s]
     # the audit of the first seed's pipelines: every run describes its own before it trains
     paths = {side: out_dir / RUNS / f"{side}-seed{seeds[0]}-audit.json" for side in SIDES}
-    audit_rows = audit.compare_files(paths, sets) or None
+    audit_rows = settings_audit.compare_files(paths, sets) or None
     if audit_rows:
-        print(audit.summary_line(audit_rows))
+        print(settings_audit.summary_line(audit_rows))
     paths = {side: out_dir / RUNS / f"{side}-seed{seeds[0]}-probe.json" for side in SIDES}
-    probe = lockstep.read_probe(paths, spec)
+    probe = step_comparison.read_probe(paths, spec)
     passed, line, equivalences, by_side = write_outputs(
         out_dir, results, spec, args.mode, commands, notes, audit_rows, probe
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity import audit, lockstep
+from parity import settings_audit, step_comparison
 from parity.checks import Check
 from parity.report import checks_table, lockstep_sections
 from parity.seeds import RUNS
@@ -186,14 +186,14 @@ def write_outputs(
     commands: list[str],
     notes: list[str],
     audit_rows: list | None = None,
-    probe: tuple[Check, lockstep.Comparison | None] | None = None,
+    probe: tuple[Check, step_comparison.Comparison | None] | None = None,
 ) -> tuple[bool, str, list[Equivalence], dict]:
     """Judge the runs and write report.md, parity.json and curves.png; (passed, verdict, ...)."""
     seeds = [r.seed for r in results["keras"]]
     checks, equivalences = judge(results, spec)
     probe_check, probe = probe or (None, None)
     checks[:0] = [
-        *([audit.audit_check(audit_rows)] if audit_rows else []),
+        *([settings_audit.audit_check(audit_rows)] if audit_rows else []),
         *([probe_check] if probe_check else []),
     ]
     passed, line = verdict_line(checks, equivalences, len(seeds), mode)
@@ -237,7 +237,10 @@ def write_outputs(
             f"**{line}**",
             *(f"> {note}" for note in notes),
             *(
-                ["## Audit: the settings each side uses", audit.audit_table(audit_rows, True)]
+                [
+                    "## Audit: the settings each side uses",
+                    settings_audit.audit_table(audit_rows, True),
+                ]
                 if audit_rows
                 else []
             ),
@@ -268,7 +271,7 @@ def write_outputs(
         equivalences,
         f"mnist-parity: Keras vs PyTorch over {len(seeds)} seeds, {mode} mode",
     )
-    lockstep.plot_steps(out_dir / "lockstep.png", {"probe": probe})
+    step_comparison.plot_steps(out_dir / "lockstep.png", {"probe": probe})
     return passed, line, equivalences, by_side
 
 

@@ -95,7 +95,7 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
         choices=MODES,
         default="independent",
         help="aligned: initial weights and sample order from shared/align.py; lockstep: also "
-        "every augmentation and dropout draw (shared/lockstep.py), every step recorded",
+        "every augmentation and dropout draw (shared/draws.py), every step recorded",
     )
     parser.add_argument(
         "--align-seed",

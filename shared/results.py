@@ -39,7 +39,7 @@ class EpochRow:
 
 @dataclass
 class StepRecord:
-    """One training step of a lockstep run: each stage's fingerprint (shared/lockstep.py), in pipeline
+    """One training step of a lockstep run: each stage's fingerprint (shared/draws.py), in pipeline
     order: rescaled, augmented, normalized (those the side can see), logits, loss, grad/<param>,
     param/<param> (after the update). "loss" holds [the batch's loss, its absolute value]."""
 

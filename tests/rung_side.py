@@ -41,7 +41,7 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
     if side == "keras":
         import keras
 
-        from keras_impl.lockstep import staged_step
+        from keras_impl.lockstep_hooks import staged_step
         from keras_impl.model import build_model, load_initial_weights
         from keras_impl.train import make_loss, make_optimizer
 

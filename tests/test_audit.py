@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.audit import classify, passed
+from parity.settings_audit import classify, passed
 
 ROOT = Path(__file__).resolve().parents[1]
 

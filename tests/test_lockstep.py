@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity.lockstep import compare_steps, lockstep_check
-from shared.lockstep import LockstepDraws, fingerprint
+from parity.step_comparison import compare_steps, lockstep_check
+from shared.draws import LockstepDraws, fingerprint
 from shared.results import read_result
 from shared.spec import load_spec
 

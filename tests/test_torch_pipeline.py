@@ -10,10 +10,10 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from shared.align import epoch_orders
-from shared.audit import UNIFORM_PERMUTATION
+from shared.settings import UNIFORM_PERMUTATION
 from shared.spec import SpecError, load_spec
 from torch_impl import augment, data, device
-from torch_impl.audit import describe_pipeline
+from torch_impl.describe import describe_pipeline
 from torch_impl.model import build_model
 from torch_impl.train import make_loss, make_optimizer
 

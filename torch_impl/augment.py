@@ -18,7 +18,7 @@ from shared.spec import Spec
 
 
 class RandomAffine(v2.RandomAffine):
-    """v2.RandomAffine whose parameters, in lockstep, come from `given` (shared/lockstep.py) through
+    """v2.RandomAffine whose parameters, in lockstep, come from `given` (shared/draws.py) through
     make_params, the seam where torchvision draws them. Used in every mode."""
 
     given = None  # in lockstep: called with 1, returns that sample's (1, 4) angle, tx, ty, scale

@@ -12,7 +12,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
 class Dropout(nn.Dropout):
-    """nn.Dropout that, in lockstep, applies the keep-mask it is given (shared/lockstep.py) instead of
+    """nn.Dropout that, in lockstep, applies the keep-mask it is given (shared/draws.py) instead of
     drawing one. Used in every mode, so that lockstep checks the layer every run trains with."""
 
     keep: torch.Tensor | None = None  # (B, units) of 1.0 and 0.0, set before each training step

@@ -27,11 +27,11 @@ from shared.results import (
     write_json,
 )
 from shared.spec import Spec
-from torch_impl.audit import describe_pipeline
 from torch_impl.data import make_eval_data, make_train_data
+from torch_impl.describe import describe_pipeline
 from torch_impl.device import describe, select_device
 from torch_impl.evaluate import evaluate
-from torch_impl.lockstep import Lockstep
+from torch_impl.lockstep_hooks import Lockstep
 from torch_impl.model import build_model, load_initial_weights
 
 

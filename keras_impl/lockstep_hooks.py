@@ -16,7 +16,7 @@ from keras import ops
 
 from keras_impl.augment import RandomAffine
 from keras_impl.model import Dropout
-from shared.lockstep import LockstepDraws, fingerprint, order_digest, parameter_names
+from shared.draws import LockstepDraws, fingerprint, order_digest, parameter_names
 from shared.results import StepRecord
 from shared.spec import Spec
 

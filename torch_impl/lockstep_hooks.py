@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
-from shared.lockstep import LockstepDraws, fingerprint, order_digest, parameter_names
+from shared.draws import LockstepDraws, fingerprint, order_digest, parameter_names
 from shared.results import StepRecord
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine, RandomAffine

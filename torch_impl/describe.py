@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import RandomSampler, SequentialSampler
 from torchvision.transforms import v2
 
-from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row
+from shared.settings import UNIFORM_PERMUTATION, bias_family, kernel_family, row
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine
 from torch_impl.data import BatchLoader

@@ -1,7 +1,7 @@
 """The audit: each side's live settings, side by side, each row classed same, bridged, asked, noted
 or differs. A row that differs fails the verdict.
 
-Each side describes its own pipeline (keras_impl/audit.py, torch_impl/audit.py, run with
+Each side describes its own pipeline (keras_impl/describe.py, torch_impl/describe.py, run with
 `--audit PATH`); this module only compares the two descriptions.
 """
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from keras_impl.model import Dropout, count_params
-from shared.audit import UNIFORM_PERMUTATION, bias_family, kernel_family, row
+from shared.settings import UNIFORM_PERMUTATION, bias_family, kernel_family, row
 from shared.spec import Spec
 
 STAGES = {"Rescaling": "rescale", "RandomAffine": "augment", "Normalization": "normalize"}

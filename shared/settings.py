@@ -1,7 +1,7 @@
 """What both sides' audits share: how a setting is written down so that the two sides compare.
 
-Each side's audit.py reads its live objects and reports rows {row id: {"value": ..., "read": ...}};
-parity/audit.py sets the two side by side and classes each row.
+Each side's describe.py reads its live objects and reports rows {row id: {"value": ..., "read": ...}};
+parity/settings_audit.py sets the two side by side and classes each row.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The lockstep comparison: every step's records of the two sides (shared/lockstep.py), stage by
+"""The lockstep comparison: every step's records of the two sides (shared/draws.py), stage by
 stage in pipeline order, then each epoch's reported figures and the test scores. It names the
 first step and the first stage beyond the tolerance, and the largest difference of each quantity.
 """
