@@ -1,5 +1,7 @@
 """The mirror check: keras_impl/M.py and torch_impl/M.py define the same public functions and classes,
-in the same order, except the names declared one-sided here with the reason the framework forces."""
+in the same order, except the names declared one-sided here with the reason the framework forces.
+Beside it, the names check: no two modules of the four packages share a file name, except those
+mirror pairs (and __init__.py), so that a file's name says which one it is."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 from shared.results import SIDES
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("keras_impl", "torch_impl", "shared", "parity")
+MIRRORED = {f"{side}_impl" for side in SIDES}
 
 # (side, module, name) -> why only that side has it
 ONE_SIDED = {
@@ -98,4 +102,23 @@ def mirror_differences(root: Path = ROOT) -> list[str]:
         path = root / f"{side}_impl" / f"{module}.py"
         if not path.exists() or name not in public_names(path):
             problems.append(f"ONE_SIDED names {side}_impl/{module}.py {name}, which does not exist")
+    return problems
+
+
+def shared_file_names(root: Path = ROOT) -> list[str]:
+    """Every module file name that two of the four packages share, as a sentence, other than the
+    keras_impl/torch_impl mirror pairs and __init__.py; empty when every name says which file it is."""
+    where: dict[str, list[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            where.setdefault(path.name, []).append(str(path.relative_to(root)))
+    problems = []
+    for name, paths in sorted(where.items()):
+        packages = {Path(p).parts[0] for p in paths}
+        if name == "__init__.py" or len(packages) < 2 or (packages == MIRRORED and len(paths) == 2):
+            continue
+        problems.append(
+            f"{name} is the name of {', '.join(sorted(paths))}: name each for what it does "
+            "(only keras_impl/ and torch_impl/ share names, as mirror pairs)"
+        )
     return problems

@@ -1,11 +1,12 @@
 """The mirror check: every public function and class of keras_impl/M.py has a same-named partner in
-torch_impl/M.py, in the same order, or is declared one-sided with a reason (parity/mirror.py)."""
+torch_impl/M.py, in the same order, or is declared one-sided with a reason (parity/mirror.py). The
+names check: no other two modules of keras_impl/, torch_impl/, shared/ and parity/ share a file name."""
 
 import shutil
 
 import pytest
 
-from parity.mirror import ONE_SIDED, ROOT, mirror_differences
+from parity.mirror import ONE_SIDED, PACKAGES, ROOT, mirror_differences, shared_file_names
 
 
 def test_the_two_sides_mirror_each_other():
@@ -56,3 +57,22 @@ def test_a_module_without_partner_and_a_stale_declaration_are_flagged(copy_of_si
     assert "keras_impl/callbacks.py has no partner torch_impl/callbacks.py" in problems
     assert any("EpochLogger has no partner" in p for p in problems)
     assert "ONE_SIDED names keras_impl/train.py EpochLog, which does not exist" in problems
+
+
+def test_no_two_packages_share_a_module_name_but_the_mirror_pairs():
+    assert shared_file_names() == []
+
+
+def test_a_shared_module_name_is_flagged(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("data"))
+    assert shared_file_names(tmp_path) == []  # the mirror pairs and __init__.py pass
+    (tmp_path / "parity" / "describe.py").write_text("")  # a third describe.py
+    (tmp_path / "shared" / "checks.py").write_text("")  # parity/checks.py's namesake
+    assert shared_file_names(tmp_path) == [
+        "checks.py is the name of parity/checks.py, shared/checks.py: name each for what it does "
+        "(only keras_impl/ and torch_impl/ share names, as mirror pairs)",
+        "describe.py is the name of keras_impl/describe.py, parity/describe.py, "
+        "torch_impl/describe.py: name each for what it does "
+        "(only keras_impl/ and torch_impl/ share names, as mirror pairs)",
+    ]
