@@ -8,13 +8,15 @@ alone. bench.py, which times them, runs one side at a time, each with the whole 
 Each side runs in a process group of its own, so that a terminal's Ctrl-C reaches the caller only:
 an interrupted caller stops every side it started (and the side's own children) itself, Ctrl-C first,
 then SIGKILL after STOP_GRACE seconds, and no side's interrupted output is shown.
+
+A side's output, shown and kept, passes through StartupNotices (parity/startup_notices.py): the
+notices TensorFlow prints while it is imported, which no setting turns off, are dropped.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from parity.startup_notices import StartupNotices
 from shared.exit_codes import EXIT_USAGE  # a side refused its arguments, spec or data
 
 ROOT = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
@@ -92,11 +95,19 @@ class _Running:
             self.reader.start()
 
     def _copy(self) -> None:
+        notices = StartupNotices()
         for chunk in iter(lambda: self.process.stdout.read1(4096), b""):
-            if self.echo:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-            self.tail.append(chunk)
+            self._show(notices.feed(chunk))
+        self._show(notices.flush())
+
+    def _show(self, output: bytes) -> None:
+        """Echo a streamed side's output, TensorFlow's start-up notices dropped, and keep its tail."""
+        if not output:
+            return
+        if self.echo:
+            sys.stdout.buffer.write(output)
+            sys.stdout.flush()
+        self.tail.append(output)
 
     def finish(self, side: str) -> SideRun:
         """Wait for the process's end (and its streamed output's); show its held output."""
@@ -107,11 +118,15 @@ class _Running:
             self.held.seek(0)
             if self.echo:
                 print(f"\n=== {side}: {' '.join(self.command[1:])}", flush=True)
-                shutil.copyfileobj(self.held, sys.stdout.buffer)
+                notices = StartupNotices()
+                for chunk in iter(lambda: self.held.read(65536), b""):
+                    sys.stdout.buffer.write(notices.feed(chunk))
+                sys.stdout.buffer.write(notices.flush())
                 sys.stdout.flush()
             size = self.held.seek(0, os.SEEK_END)
             self.held.seek(max(0, size - 4096))
-            self.tail.append(self.held.read())
+            notices = StartupNotices()  # the tail too: a side that fails at once has notices in it
+            self.tail.append(notices.feed(self.held.read()) + notices.flush())
             self.held.close()
         output = b"".join(self.tail).decode(errors="replace")[-3000:]
         return SideRun(self.command, self.process.returncode, output)

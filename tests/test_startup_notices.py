@@ -66,3 +66,44 @@ def test_a_progress_line_passes_as_it_comes():
     )
     assert notices.feed(b"WARNING: All log") == b""
     assert notices.flush() == b"WARNING: All log"  # the output ended: it was no notice
+
+
+# What a side prints: TensorFlow's notices on stderr (written in pieces that split lines), then its own
+SIDE = r"""
+import os, sys, time
+notices = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    b"I0000 00:00:1796593185.855813   14782 port.cc:153] oneDNN custom operations are on. "
+    b"You may see slightly different numerical results.\n"
+    b"I0000 00:00:1796593185.856300   14782 cudart_stub.cc:31] Could not find cuda drivers on "
+    b"your machine, GPU will not be used.\n"
+)
+for i in range(0, len(notices), 50):
+    os.write(2, notices[i : i + 50])
+    time.sleep(0.01)
+side = sys.argv[1]
+print(f"{side} epoch 1/1: train loss 0.5", flush=True)
+print(f"{side}: a warning of its own", file=sys.stderr, flush=True)
+sys.exit(3)
+"""
+
+
+def test_the_runner_drops_the_notices_from_a_streamed_and_a_held_side(tmp_path, monkeypatch, capfd):
+    from parity import runner
+
+    script = tmp_path / "side.py"  # a file, so that the command line shown holds no notice text
+    script.write_text(SIDE)
+
+    def fake(side, *options):
+        return [sys.executable, str(script), side]
+
+    monkeypatch.setattr(runner, "side_command", fake)
+    runs = runner.run_sides({"keras": [], "torch": []}, echo=True)  # keras streamed, torch held
+    shown = capfd.readouterr().out
+    for side in ("keras", "torch"):
+        assert f"{side} epoch 1/1: train loss 0.5" in shown
+        assert f"{side}: a warning of its own" in shown
+        assert runs[side].returncode == 3
+        assert f"{side} epoch 1/1" in runs[side].output_tail  # the tail a crash report shows
+        for kept in (shown, runs[side].output_tail):
+            assert not any(word in kept for word in ("absl", "oneDNN", "cuda drivers"))
