@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats
 
 from parity.ablations import git, relative
-from parity.checks import parity_checks
+from parity.checks import parity_checks, spreads_text
 from parity.seeds import RUNS, collect
 from parity.tolerances import CALIBRATION_PATH, CURVES, Tolerances
 from shared.results import SIDES, Result, write_json
@@ -185,7 +185,9 @@ def tolerances_of(entry: dict, config: str, mode: str, rate: float) -> Tolerance
     return Tolerances(config, mode, entry["allowed"], spreads, entry["runs"], rate)
 
 
-def record_control(path: Path, name: str, run_dir: Path, what: str) -> None:
+def record_control(
+    path: Path, name: str, run_dir: Path, what: str, config: str, commit: str
+) -> None:
     """Keep a finished compare.py run of a one-sided slip in the calibration file: its two results
     and command. tests/test_verdict.py judges it again under every new calibration, and the curve
     checks must still fail it (a calibration wide enough to pass it would have lost its point)."""
@@ -195,10 +197,45 @@ def record_control(path: Path, name: str, run_dir: Path, what: str) -> None:
         "what": what,
         "command": run["command"],
         "mode": run["mode"],
-        "commit": git("rev-parse", "HEAD"),
+        "config": config,
+        "commit": commit,
         **{side: json.loads((run_dir / f"{side}.json").read_text()) for side in SIDES},
     }
     write_json(path, doc)
+
+
+def table(doc: dict) -> str:
+    """The calibration as README.md shows it: per configuration and mode, the spreads (first and last
+    epoch), the allowed margin and the held-out seeds' outcome."""
+    lines = [
+        "| run | mode | seeds | train loss | val loss | val accuracy | test accuracy | allowed | "
+        "held-out seeds passing | largest held-out margin |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for config in ("default", "quick"):
+        for mode, e in doc.get(config, {}).get("modes", {}).items():
+            s = e["spread"]
+            curves = [f"{s[key][0]:.4f} → {s[key][-1]:.4f}" for key in CURVES]
+            held = e.get("held_out", {})
+            largest = max(held.get("largest_margin", {}).values(), default=float("nan"))
+            lines.append(
+                f"| {config} | {mode} | {e['runs']} | {' | '.join(curves)} | "
+                f"{s['test_accuracy']:.4f} | {e['allowed']:.2f} | "
+                f"{held.get('passed', '-')} of {held.get('runs', '-')} | {largest:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def controls_table(doc: dict) -> str:
+    """Each recorded control judged under the current calibration: its curve checks' margins."""
+    lines = ["| control | curve checks failed (margin of allowed, in spreads) |", "|---|---|"]
+    for name, control in doc.get("controls", {}).items():
+        keras, torch = (Result.from_dict(control[side]) for side in SIDES)
+        spec = load_spec(quick=control["config"] == "quick")
+        checks = [c for c in parity_checks(keras, torch, spec, control["mode"]) if c.spread]
+        failed = [f"{c.name.split(' (')[0]}: {spreads_text(c)}" for c in checks if not c.passed]
+        lines.append(f"| {name}: {control['what']} | {'; '.join(failed) or 'none'} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -223,9 +260,23 @@ def main(argv=None) -> int:
         "the curve checks must fail (no training; --what says what was slipped)",
     )
     parser.add_argument("--what", default="", help="with --control: the slip, in words")
+    parser.add_argument(
+        "--commit", help="with --control: the commit the run trained at (default: HEAD)"
+    )
+    parser.add_argument(
+        "--table", action="store_true", help="print the calibration as README.md shows it"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        doc = json.loads(Path(args.out).read_text())
+        print(f"{table(doc)}\n\n{controls_table(doc)}")
+        return 0
     if args.control:
-        record_control(Path(args.out), args.control[0], Path(args.control[1]), args.what)
+        config = "quick" if args.quick else "default"
+        commit = args.commit or git("rev-parse", "HEAD")
+        record_control(
+            Path(args.out), args.control[0], Path(args.control[1]), args.what, config, commit
+        )
         return 0
     if len(args.seeds) < 2 or len(set(args.seeds)) != len(args.seeds):
         parser.error("a spread needs at least two different seeds")

@@ -464,7 +464,7 @@ def test_the_curve_checks_alone_still_fail_each_recorded_one_sided_slip(name):
     the current calibration: a calibration wide enough to pass them would have lost its point."""
     control = calibration()["controls"][name]
     keras, torch = (Result.from_dict(control[side]) for side in ("keras", "torch"))
-    checks = parity_checks(keras, torch, spec_for("default"), control["mode"])
+    checks = parity_checks(keras, torch, spec_for(control["config"]), control["mode"])
     curves = [c for c in checks if c.spread is not None]
     assert len(curves) == 4
     failed = [c for c in curves if not c.passed]
