@@ -162,8 +162,10 @@ def run(
     )
     train_data = make_train_data(spec, splits.x_train, splits.y_train)
     val_data = make_eval_data(spec, splits.x_val, splits.y_val)
+    stopwatch.lap("build")
     if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
         write_json(args.audit, describe_pipeline(spec, model, train_data, result.device))
+        stopwatch.lap("audit")
         if args.audit_only:
             return None
     callback = None
@@ -177,7 +179,7 @@ def run(
             callback = Lockstep(spec, align_seed, served, images, labels, loss_fn)
 
     start = time.perf_counter()
-    stopwatch.lap("setup")  # the data, the model, the audit
+    stopwatch.lap("setup")  # aligned mode's shared weights and order
     try:
         result.history = train(model, train_data, val_data, spec, args.quiet, callback)
         stopwatch.lap("training")
@@ -201,6 +203,7 @@ def main(argv=None) -> int:
             f"--save-model {args.save_model}: Keras's native format needs a .keras file name"
         )
     spec, splits = cli.load_inputs(args)
+    stopwatch.lap("data")
     try:
         device = select_device(args.device)
     except cli.DeviceError as err:
@@ -214,7 +217,7 @@ def main(argv=None) -> int:
         f"keras: training on {describe(device)}, {backend} backend ({args.mode} mode)", flush=True
     )
     if args.probe:  # the float64 lockstep probe, before the run itself
-        cli.write_probe("keras", spec, splits, args, device, run)
+        cli.write_probe("keras", spec, splits, args, device, run, stopwatch)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
         return EXIT_PASS

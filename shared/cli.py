@@ -188,7 +188,9 @@ def probe_inputs(spec: Spec, splits: Splits, args: argparse.Namespace):
     return probe, first_images(splits, probe.data.train_subset, PROBE_EVAL), quiet
 
 
-def write_probe(framework: str, spec: Spec, splits: Splits, args, device, run) -> None:
+def write_probe(
+    framework: str, spec: Spec, splits: Splits, args, device, run, stopwatch: Stopwatch
+) -> None:
     """Run the float64 lockstep probe of `spec` with the side's own `run` and write it to args.probe.
     When the pipeline cannot run it, a `refused` result says why: the run itself goes on, and
     compare.py fails the probe's check with that message."""
@@ -201,6 +203,7 @@ def write_probe(framework: str, spec: Spec, splits: Splits, args, device, run) -
         probe = new_result(framework, spec.to_dict(), "lockstep", spec.train.seed, {}, "-")
         probe.status, probe.message = "refused", str(err)
     write_json(args.probe, probe)
+    stopwatch.lap("probe")
 
 
 def finish(result: Result, args: argparse.Namespace, save_model) -> int:

@@ -75,3 +75,11 @@ def patched_copy():
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def untouched_quick_run(tmp_path_factory, compare_cli):
+    """(run directory, the finished process) of one untouched `compare.py --quick --seed 1`, shared
+    by the tests that only read it: a whole run is the suite's most expensive thing."""
+    out = tmp_path_factory.mktemp("untouched") / "run"
+    return out, compare_cli("--quick", "--seed", "1", "--out", str(out))

@@ -60,6 +60,7 @@ def test_the_untouched_project_has_no_row_that_differs(untouched):
     assert groups == {"optimizer", "loss", "model", "data", "loop", "numerics"}
 
 
+@pytest.mark.slow
 def test_a_one_sided_override_is_asked_not_differs(untouched, tmp_path):
     torch_rows = describe("torch", ROOT, tmp_path, "--set", "train.lr=0.01")
     rows = classify(untouched["keras"], torch_rows, {"torch": {"train.lr"}})
@@ -149,6 +150,7 @@ PATCHES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PATCHES)
 def test_a_one_sided_change_in_code_flags_its_rows_and_no_other(
     name, untouched, tmp_path, patched_copy
@@ -158,6 +160,7 @@ def test_a_one_sided_change_in_code_flags_its_rows_and_no_other(
     assert differing(untouched, side, root, tmp_path) == expected
 
 
+@pytest.mark.slow
 def test_compare_audit_prints_both_columns_and_exits_0_untouched(tmp_path, compare_cli):
     done = compare_cli("--audit", "--out", str(tmp_path / "audit"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -189,6 +192,7 @@ def test_a_differing_row_fails_the_audit_and_the_verdict_and_is_named(
     assert "| differs | loss: label smoothing | 0 | 0.1 |" in report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_audit_passes_on_the_other_keras_backends(backend, tmp_path, compare_cli):
     pytest.importorskip(backend)

@@ -15,9 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
-    out = tmp_path / "run"
-    done = compare_cli("--quick", "--out", str(out))
+def test_quick_run_passes_and_writes_every_artefact(untouched_quick_run, tmp_path, compare_cli):
+    out, done = untouched_quick_run
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PARITY PASS" in done.stdout
     assert {p.name for p in out.iterdir()} == {
@@ -58,7 +57,9 @@ def test_quick_run_passes_and_writes_every_artefact(tmp_path, compare_cli):
     assert again.returncode == 2 and "never overwrites" in again.stderr
     # the sides ran at once; one after the other, each trains exactly as it did
     assert "the sides ran at the same time" in done.stdout
-    alone = compare_cli("--quick", "--one-at-a-time", "--out", str(tmp_path / "alone"))
+    alone = compare_cli(
+        "--quick", "--seed", "1", "--one-at-a-time", "--out", str(tmp_path / "alone")
+    )
     assert alone.returncode == 0 and "the sides ran at the same time" not in alone.stdout
     for side in ("keras", "torch"):
         together, apart = (
@@ -112,6 +113,7 @@ def test_a_crashed_side_is_named_and_the_other_side_kept(tmp_path, monkeypatch, 
     assert (out / "curves.png").exists()
 
 
+@pytest.mark.slow
 def test_a_refusing_side_stops_the_other_and_nothing_is_written(tmp_path, compare_cli):
     # lockstep cannot share its draws with DataLoader workers: the torch side refuses (exit 2)
     refusing = [
@@ -144,6 +146,7 @@ def test_a_refusing_side_stops_the_other_and_nothing_is_written(tmp_path, compar
     assert out.is_dir() and not any(out.iterdir())
 
 
+@pytest.mark.slow
 def test_probe_only_passes_untouched_and_trains_nothing(tmp_path, compare_cli):
     out = tmp_path / "probe"
     done = compare_cli("--probe-only", "--out", str(out))

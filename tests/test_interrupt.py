@@ -21,7 +21,11 @@ from parity.startup_notices import is_notice
 from shared.exit_codes import EXIT_INTERRUPTED
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+# real compare.py and side processes, interrupted
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc"),
+]
 
 
 class Started:
@@ -55,7 +59,9 @@ class Started:
     def wait_for(self, event: Callable[[], bool], timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
         while not event():
-            assert self.process.poll() is None, f"ended first: {''.join(self.out + self.err)[-3000:]}"
+            assert self.process.poll() is None, (
+                f"ended first: {''.join(self.out + self.err)[-3000:]}"
+            )
             assert time.monotonic() < deadline, f"no event: {''.join(self.out + self.err)[-3000:]}"
             time.sleep(0.02)
 
@@ -119,13 +125,17 @@ def test_ctrl_c_during_the_probe_stops_both_sides_and_marks_the_run(tmp_path):
     assert run.process.returncode == EXIT_INTERRUPTED
     assert seconds < 5, f"{seconds:.1f} s to stop"
     line = assert_one_line_and_no_traceback(run)
-    assert line.startswith("interrupted (Ctrl-C) during the keras side's probe") and str(out) in line
+    assert (
+        line.startswith("interrupted (Ctrl-C) during the keras side's probe") and str(out) in line
+    )
     assert not any(map(alive, sides))
     marker = json.loads((out / INTERRUPTED).read_text())
     assert marker["interrupted"] and "keras side's probe" in marker["during"]
     assert marker["command"].startswith("python compare.py --quick")
     # nothing that reads as a finished run, and no half-written file
-    assert not {"parity.json", "report.md", "keras.json", "torch.json"} & {p.name for p in out.iterdir()}
+    assert not {"parity.json", "report.md", "keras.json", "torch.json"} & {
+        p.name for p in out.iterdir()
+    }
     assert not list(out.glob(".*.tmp"))
 
 

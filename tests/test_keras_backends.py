@@ -38,6 +38,9 @@ from shared.align import epoch_orders
 from shared.spec import load_spec
 from shared.splits import load_splits
 
+# every test runs the Keras side on each backend, in its own process
+pytestmark = pytest.mark.slow
+
 out = sys.argv[1]
 assert train.main(["--audit", out + ".audit", "--audit-only", "--device", "cpu"]) == 0
 spec = load_spec(["augment.enabled=false", "train.batch_size=64"])

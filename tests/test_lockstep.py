@@ -65,6 +65,7 @@ def test_the_draws_follow_the_spec(spec):
     assert not np.array_equal(keeps[0], draws.keep(0, 4, 128)[0])
 
 
+@pytest.mark.slow
 def test_float64_lockstep_agrees_at_every_step(float64_pair):
     keras, torch = float64_pair["keras"], float64_pair["torch"]
     assert len(keras.steps) == len(torch.steps) == 10  # 600 = 4 x 128 + 88, two epochs
@@ -92,6 +93,7 @@ def test_float64_lockstep_agrees_at_every_step(float64_pair):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "step, stage, label",
     [
@@ -111,6 +113,7 @@ def test_the_first_differing_step_and_stage_are_named(float64_pair, step, stage,
     assert comparison.first.describe().startswith(label)
 
 
+@pytest.mark.slow
 def test_a_different_sample_order_is_named_first(float64_pair):
     keras = copy.deepcopy(float64_pair["keras"])
     keras.steps[4].order = "00000000"
@@ -128,6 +131,7 @@ def test_a_fingerprint_sees_a_change_a_sum_would_not():
     assert abs(fingerprint(x)[0] - fingerprint(swapped)[0]) > 1e-6
 
 
+@pytest.mark.slow
 def test_the_classic_path_takes_the_same_draws(float64_pair, tmp_path):
     done = train(
         "torch",
@@ -149,6 +153,7 @@ def test_the_classic_path_takes_the_same_draws(float64_pair, tmp_path):
     assert "augmented" not in classic.steps[0].stages  # seen inside the Dataset only
 
 
+@pytest.mark.slow
 def test_lockstep_refuses_what_it_cannot_share(tmp_path):
     done = train(
         "torch",
@@ -164,6 +169,7 @@ def test_lockstep_refuses_what_it_cannot_share(tmp_path):
     assert "needs data.workers=0" in done.stderr and "--set data.workers=0" in done.stderr
 
 
+@pytest.mark.slow
 def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
     spec = load_spec(["data.train_subset=2560", "train.epochs=1"])
     results = lockstep_pair(tmp_path, "--set", "data.train_subset=2560", "--epochs", "1")
@@ -227,6 +233,7 @@ MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MISTAKES)
 def test_a_one_sided_mistake_fails_the_probe_and_is_located(
     name, tmp_path, compare_cli, patched_copy
@@ -247,10 +254,10 @@ def test_a_one_sided_mistake_fails_the_probe_and_is_located(
 
 
 @pytest.mark.slow
-def test_the_untouched_project_passes_with_another_seed(tmp_path, compare_cli):
-    done = compare_cli("--quick", "--seed", "1", "--out", str(tmp_path / "run"))
+def test_the_untouched_project_passes_with_another_seed(untouched_quick_run):
+    out, done = untouched_quick_run  # seed 1
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    checks = json.loads((tmp_path / "run" / "parity.json").read_text())["checks"]
+    checks = json.loads((out / "parity.json").read_text())["checks"]
     probe = next(c for c in checks if c["name"].startswith("lockstep probe"))
     assert probe["passed"] and probe["measured"] < 1e-12
-    assert "Every step agrees within 1e-10" in (tmp_path / "run" / "report.md").read_text()
+    assert "Every step agrees within 1e-10" in (out / "report.md").read_text()

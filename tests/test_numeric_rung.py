@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# both sides built and stepped in float32 and float64, in their own processes
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 # (logits, loss, gradients: relative to the largest; parameters: relative to the largest move)
 TOLERANCES = {"float32": (1e-5, 1e-6, 1e-5, 3e-5), "float64": (1e-13, 1e-14, 1e-13, 1e-12)}

@@ -10,6 +10,9 @@ import pytest
 
 from shared.results import SIDES
 
+# each side trains a tiny run in its own process
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "data.train_subset=500", "--set", "data.validation_size=500", "--epochs", "2"]
 

@@ -44,6 +44,7 @@ def filtered(output: bytes, size: int) -> bytes:
     return out + notices.flush()
 
 
+@pytest.mark.slow
 def test_the_import_prints_notices_that_the_filter_drops(import_output):
     lines = import_output.decode().splitlines()
     dropped = [line for line in lines if is_notice(line.encode())]

@@ -209,6 +209,7 @@ def test_float32_matmuls_are_full_float32_by_policy():
         torch.set_float32_matmul_precision(before)
 
 
+@pytest.mark.slow
 def test_the_classic_pipeline_trains_with_dataloader_workers(tmp_path):
     from torch_impl.train import main
 

@@ -45,6 +45,7 @@ def run(side, tmp_path, *extra, name="result.json"):
     return code, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", ["torch", "keras"])
 def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
     model_path = tmp_path / MODEL_FILE[side]
@@ -70,6 +71,7 @@ def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
     assert accuracy == result["test"]["accuracy"] and confusion == result["confusion_matrix"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", ["torch", "keras"])
 @pytest.mark.parametrize("mode", ["independent", "aligned"])
 def test_same_seed_same_history(side, mode, tmp_path):
@@ -82,6 +84,7 @@ def test_same_seed_same_history(side, mode, tmp_path):
     assert other["history"][0]["train_loss"] != runs[0]["history"][0]["train_loss"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", ["torch", "keras"])
 def test_a_diverging_run_stops_with_a_clear_message(side, tmp_path, capsys):
     code, result = run(side, tmp_path, "--set", "train.lr=100")
@@ -126,6 +129,7 @@ def test_the_schema_reads_back_and_rejects_a_malformed_result(spec):
             Result.from_dict(broken)
 
 
+@pytest.mark.slow
 def test_aligned_mode_starts_both_sides_from_the_same_weights(tmp_path):
     """Aligned, with dropout and augmentation off, the only differences left are float rounding and
     Adam's epsilon placement: one epoch on 3,000 images agrees closely."""
@@ -138,6 +142,7 @@ def test_aligned_mode_starts_both_sides_from_the_same_weights(tmp_path):
     assert np.isclose(t["val_accuracy"], k["val_accuracy"], atol=5e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", ["torch", "keras"])
 def test_depth_comes_from_the_spec(side, tmp_path):
     """model.hidden=[] is softmax regression, trained with no code change."""

@@ -9,9 +9,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from parity.calibrate import allowed_margin
+from parity.calibrate import allowed_margin, tails
 from parity.checks import Check, parity_checks, verdict
 from parity.tolerances import CHECKED, tolerances
 from shared.results import Result, Scores, epoch_row, new_result
@@ -440,8 +441,11 @@ def test_the_allowed_margin_follows_from_the_runs_epochs_and_false_alarm_rate(co
         assert len(entry["spread"][key]) == epochs
         assert all(v > 0 for v in entry["spread"][key])
     assert entry["allowed"] == pytest.approx(
-        allowed_margin(entry["runs"], epochs, doc["false_alarm_rate"]), rel=1e-12
+        allowed_margin(doc["tails"], epochs, doc["false_alarm_rate"]), rel=1e-12
     )
+    # the measured tails are no lighter than a normal curve's seen through a spread of runs - 1
+    assert doc["tails"]["df"] <= entry["runs"] - 1
+    assert doc["tails"]["values"] == 2 * entry["runs"] * (len(CURVE_CHECKS) * epochs + 1)
     assert doc["false_alarm_rate"] <= 0.001
     assert len(doc["commit"]) == 40
 
@@ -470,3 +474,19 @@ def test_the_curve_checks_alone_still_fail_each_recorded_one_sided_slip(name):
     failed = [c for c in curves if not c.passed]
     assert failed, [(c.name, c.margin, c.allowed) for c in curves]
     assert max(c.margin / c.allowed for c in failed) > 1.5  # by a wide distance
+
+
+def test_the_tails_are_measured_heavier_only_when_they_are():
+    """Two modes x 20 runs of 3 x 10 + 1 differences: normal noise keeps the t of a spread measured on
+    19 runs; Student t noise with 3 degrees of freedom is found heavy, and widens the allowed margin."""
+    rng = np.random.default_rng(0)
+
+    def runs(draw):
+        keys = (*CURVE_CHECKS, "test_accuracy")
+        return [{k: draw(size=(20, 1 if k == "test_accuracy" else 10)) for k in keys} for _ in "ab"]
+
+    normal = tails(runs(rng.normal))
+    heavy = tails(runs(lambda size: rng.standard_t(3, size=size)))
+    assert normal["values"] == heavy["values"] == 2 * 20 * 31
+    assert normal["df"] >= 10 and heavy["df"] <= 6  # normal: 19, or 11 at its 95th percentile
+    assert allowed_margin(heavy, 10) > 1.2 * allowed_margin(normal, 10)

@@ -107,6 +107,7 @@ def test_the_ablation_switches_are_the_registry(tmp_path):
     assert not any(dataclasses.asdict(load_spec().ablate).values())  # all off by default
 
 
+@pytest.mark.slow
 def test_an_ablation_is_asked_in_the_audit(tmp_path, compare_cli):
     out = tmp_path / "audit"
     done = compare_cli("--audit", "--ablate", "adam-epsilon", "--out", str(out))

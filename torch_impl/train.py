@@ -178,11 +178,13 @@ def run(
     optimizer, loss_fn = make_optimizer(model, spec), make_loss()
     train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
     val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
+    stopwatch.lap("build")
     if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
         rows = describe_pipeline(
             spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
         )
         write_json(args.audit, rows)
+        stopwatch.lap("audit")
         if args.audit_only:
             return None
     lockstep = None
@@ -194,7 +196,7 @@ def run(
             lockstep = Lockstep(spec, align_seed, orders, model, train_loader)
 
     start = time.perf_counter()
-    stopwatch.lap("setup")  # the data, the model, the audit
+    stopwatch.lap("setup")  # aligned mode's shared weights and order
     try:
         result.history = train(
             model, optimizer, loss_fn, train_loader, val_loader, spec, device, args.quiet, lockstep
@@ -216,6 +218,7 @@ def main(argv=None) -> int:
     stopwatch = cli.Stopwatch()
     args = cli.side_parser("python -m torch_impl.train").parse_args(argv)
     spec, splits = cli.load_inputs(args)
+    stopwatch.lap("data")
     try:
         device = select_device(args.device)
     except cli.DeviceError as err:
@@ -228,7 +231,7 @@ def main(argv=None) -> int:
     spec = cli.main_spec(spec, args.mode)
     print(f"torch: training on {describe(device)} ({args.mode} mode)", flush=True)
     if args.probe:  # the float64 lockstep probe, before the run itself
-        cli.write_probe("torch", spec, splits, args, device, run)
+        cli.write_probe("torch", spec, splits, args, device, run, stopwatch)
     outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
     if outcome is None:
         return EXIT_PASS
