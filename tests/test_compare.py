@@ -180,3 +180,13 @@ def test_probe_only_runs_alone(capsys):
             compare.main(["--probe-only", *other])
         assert exit_.value.code == 2
         assert "--probe-only runs alone" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_untouched_project_passes_with_another_seed(untouched_quick_run):
+    out, done = untouched_quick_run  # seed 1
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    checks = json.loads((out / "parity.json").read_text())["checks"]
+    probe = next(c for c in checks if c["name"].startswith("lockstep probe"))
+    assert probe["passed"] and probe["measured"] < 1e-12
+    assert "Every step agrees within 1e-10" in (out / "report.md").read_text()

@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# every test runs the Keras side on each backend, in its own process
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = [
     pytest.param(
@@ -37,9 +40,6 @@ from keras_impl.data import make_train_data
 from shared.align import epoch_orders
 from shared.spec import load_spec
 from shared.splits import load_splits
-
-# every test runs the Keras side on each backend, in its own process
-pytestmark = pytest.mark.slow
 
 out = sys.argv[1]
 assert train.main(["--audit", out + ".audit", "--audit-only", "--device", "cpu"]) == 0
