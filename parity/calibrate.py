@@ -208,12 +208,6 @@ def judge_held_out(results: dict[str, list[Result]], tol: Tolerances, quick: boo
     }
 
 
-def tolerances_of(entry: dict, config: str, mode: str, rate: float) -> Tolerances:
-    spreads = {key: tuple(entry["spread"][key]) for key in CURVES}
-    spreads["test_accuracy"] = (entry["spread"]["test_accuracy"],)
-    return Tolerances(config, mode, entry["allowed"], spreads, entry["runs"], rate)
-
-
 def record_control(
     path: Path, name: str, run_dir: Path, what: str, config: str, commit: str
 ) -> None:
@@ -347,7 +341,7 @@ def main(argv=None) -> int:
                 held = train(
                     mode, args.held_out, args.quick, Path(f"{where[mode]}-held-out") / RUNS
                 )
-                tol = tolerances_of(entry, config, mode, args.false_alarm_rate)
+                tol = Tolerances.of(entry, config, mode, args.false_alarm_rate)
                 entry["held_out"] = judge_held_out(held, tol, args.quick)
             section["modes"][mode] = entry
             held = entry.get("held_out")

@@ -11,7 +11,9 @@ from parity.runner import add_keras_backend_option
 from shared.cli import add_spec_options, spec_overrides
 from shared.spec import MODES
 
-DESCRIPTION = "Train the Keras and the PyTorch pipelines on one spec and check that their curves line up."
+DESCRIPTION = (
+    "Train the Keras and the PyTorch pipelines on one spec and check that their curves line up."
+)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from parity.compare_options import (
 )
 from parity.report import plot_curves, terminal_summary, write_report
 from parity.run_dirs import discard_run_dir, interrupted, new_run_dir
+from parity.tolerances import CalibrationError, tolerances
 from shared.cli import spec_overrides
 from shared.exit_codes import EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE
 from shared.mnist import DataError, load_mnist
@@ -78,9 +79,12 @@ def run(args: argparse.Namespace, argv: list[str] | None, progress: Progress) ->
             load_spec([*spec_overrides(args), *one_sided], quick=args.quick)
         # fetched and verified once, before either side runs
         load_mnist(args.data_dir, download=args.download)
+        tolerances(
+            spec, args.mode
+        )  # the calibration that will judge the curves, read before training
         out_dir = progress.out_dir = new_run_dir(args.out)
         args.align_seed = spec.train.seed
-    except (SpecError, DataError, OSError) as err:
+    except (SpecError, DataError, CalibrationError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -145,5 +145,3 @@ def collect(
             log(f"  {side} seed {seed}: {score}")
         log(f"  seed {seed}: {durations[-1]:.1f} s")
     return {side: [results[side][seed] for seed in seeds] for side in sides}
-
-

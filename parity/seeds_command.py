@@ -74,7 +74,6 @@ def resume_arguments(
     return argparse.Namespace(**merged), doc
 
 
-
 def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
     """compare.py --seeds K / --resume DIR, to its exit status."""
     command = command_line(argv)

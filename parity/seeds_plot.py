@@ -94,5 +94,3 @@ def plot_bands(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-

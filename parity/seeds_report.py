@@ -58,7 +58,6 @@ def band_table(by_side: dict[str, dict], markdown: bool = False) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows])
 
 
-
 # -- the verdict -------------------------------------------------------------------------------
 
 
@@ -177,7 +176,6 @@ def runs_table(results: dict[str, list[Result]]) -> str:
     return "\n".join(lines)
 
 
-
 def write_outputs(
     out_dir: Path,
     results: dict[str, list[Result]],
@@ -273,5 +271,3 @@ def write_outputs(
     )
     step_comparison.plot_steps(out_dir / "lockstep.png", {"probe": probe})
     return passed, line, equivalences, by_side
-
-

@@ -55,9 +55,12 @@ class Tolerances:
         """The largest passing absolute difference of `key` at `epoch`."""
         return self.allowed * self.spread(key, epoch)
 
-    @property
-    def epochs(self) -> int:
-        return len(self.spreads["train_loss"])
+    @classmethod
+    def of(cls, entry: dict, config: str, mode: str, false_alarm_rate: float) -> Tolerances:
+        """From one mode's entry of calibration.json."""
+        spreads = {key: tuple(entry["spread"][key]) for key in CURVES}
+        spreads["test_accuracy"] = (entry["spread"]["test_accuracy"],)
+        return cls(config, mode, entry["allowed"], spreads, entry["runs"], false_alarm_rate)
 
 
 @functools.cache
@@ -83,13 +86,4 @@ def tolerances(spec: Spec, mode: str, path: Path = CALIBRATION_PATH) -> Toleranc
             f"{path} has no {config} calibration of {judged} mode: make it with "
             f"python -m parity.calibrate{' --quick' if config == 'quick' else ''}"
         ) from err
-    spreads = {key: tuple(calibrated["spread"][key]) for key in CURVES}
-    spreads["test_accuracy"] = (calibrated["spread"]["test_accuracy"],)
-    return Tolerances(
-        config,
-        judged,
-        calibrated["allowed"],
-        spreads,
-        calibrated["runs"],
-        entry["false_alarm_rate"],
-    )
+    return Tolerances.of(calibrated, config, judged, entry["false_alarm_rate"])

@@ -116,7 +116,7 @@ class LockstepTolerances:
 @dataclass(frozen=True)
 class ParitySpec:
     min_test_accuracy: float
-    calibration: str  # the configuration whose calibrated spreads judge the curves (parity/tolerances.py)
+    calibration: str  # the calibrated configuration that judges the curves (parity/tolerances.py)
     equivalence_accuracy: float  # compare.py --seeds: TOST margin on the final test accuracy
     equivalence_loss: float  # compare.py --seeds: TOST margin on the final test loss
     lockstep: LockstepTolerances

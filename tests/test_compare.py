@@ -190,3 +190,18 @@ def test_the_untouched_project_passes_with_another_seed(untouched_quick_run):
     probe = next(c for c in checks if c["name"].startswith("lockstep probe"))
     assert probe["passed"] and probe["measured"] < 1e-12
     assert "Every step agrees within 1e-10" in (out / "report.md").read_text()
+
+
+def test_a_missing_calibration_is_a_usage_error_before_any_training(
+    tmp_path, compare_cli, patched_copy
+):
+    quick = '"quick": {\n    "command"'  # the quick configuration's section, renamed away
+    root = patched_copy(
+        tmp_path, "parity/calibration.json", quick, quick.replace("quick", "weekly", 1)
+    )
+    out = tmp_path / "run"
+    done = compare_cli("--quick", "--out", str(out), root=root)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "has no quick calibration" in done.stderr
+    assert "python -m parity.calibrate --quick" in done.stderr
+    assert not out.exists()  # nothing trained, nothing written
