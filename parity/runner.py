@@ -1,5 +1,5 @@
-"""How compare.py and bench.py launch a side: `python -m {side}_impl.train OPTIONS` in a process of its
-own (TensorFlow and torchvision must never share a process: importing TensorFlow first crashes it).
+"""How compare.py and bench.py launch a side: `python -m {side}_parity.side OPTIONS` (the side's pipeline
+with the parity instruments attached) in a process of its own (TensorFlow and torchvision must never share a process: importing TensorFlow first crashes it).
 
 compare.py starts both sides at once: on a CPU the PyTorch side trains on one thread and the Keras
 side's step gains little from a second core, so together they take little longer than the slower one
@@ -29,7 +29,7 @@ from pathlib import Path
 from parity.startup_notices import StartupNotices
 from shared.exit_codes import EXIT_USAGE  # a side refused its arguments, spec or data
 
-ROOT = Path(__file__).resolve().parents[1]  # where shared/, keras_impl/ and torch_impl/ live
+ROOT = Path(__file__).resolve().parents[1]  # where shared/, the pipelines and their instruments live
 STOP_GRACE = 1.0  # seconds a side has to end on Ctrl-C before it is killed
 
 
@@ -59,7 +59,7 @@ def add_keras_backend_option(parser) -> None:
 
 
 def side_command(side: str, *options: str) -> list[str]:
-    return [sys.executable, "-m", f"{side}_impl.train", *options]
+    return [sys.executable, "-m", f"{side}_parity.side", *options]
 
 
 def _side_env() -> dict[str, str]:

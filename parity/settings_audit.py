@@ -1,8 +1,8 @@
 """The audit: each side's live settings, side by side, each row classed same, bridged, asked, noted
 or differs. A row that differs fails the verdict.
 
-Each side describes its own pipeline (keras_impl/describe.py, torch_impl/describe.py, run with
-`--audit PATH`); this module only compares the two descriptions.
+Each side describes its own pipeline (keras_parity/audit_rows.py, torch_parity/audit_rows.py, run
+with `--audit PATH`); this module only compares the two descriptions.
 """
 
 from __future__ import annotations
@@ -58,6 +58,13 @@ ROWS = {
     ),
     "augment.fill": ("data", "fill outside the image", ("augment.enabled",)),
     "augment.parameters": ("data", "augmentation parameters", ("augment.enabled",)),
+    "augment.drawn_angle": ("data", "angles drawn (degrees)", ("augment.degrees", "augment.enabled")),
+    "augment.drawn_shift": (
+        "data",
+        "shifts drawn (pixels)",
+        ("augment.translate", "augment.enabled"),
+    ),
+    "augment.drawn_scale": ("data", "scales drawn", ("augment.scale", "augment.enabled")),
     "augment.splits": ("data", "augmented splits", ("augment.enabled",)),
     "loop.batch_size": ("loop", "batch size", ("train.batch_size",)),
     "loop.partial_last_batch": ("loop", "partial last batch", ()),

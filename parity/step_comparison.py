@@ -14,6 +14,7 @@ from shared.results import SIDES, Result, read_result
 from shared.spec import Spec
 
 PREPROCESSING = ("rescaled", "augmented", "normalized")
+STRUCTURE = "the models' structure"
 STAGE_LABELS = {
     "order": "the sample order (ids and labels)",
     "rescaled": "the batch after rescaling",
@@ -22,6 +23,8 @@ STAGE_LABELS = {
     "batch": "the batch the model receives",
     "logits": "the logits",
     "loss": "the loss",
+    "dropout_layers": "the number of dropout layers",
+    "evaluation_mode": "the mode evaluation runs in (inference: dropout off)",
 }
 EPOCH_FIGURES = {
     "train_loss": "the reported training loss",
@@ -69,6 +72,8 @@ class Difference:
 
     def describe(self) -> str:
         label = stage_label(self.stage)
+        if self.where == STRUCTURE:
+            return f"the models differ in {label}"
         verb = "differ" if label == "the logits" else "differs"
         return f"{self.where}: {label} {verb} by {self.measured:.3g}"
 
@@ -89,6 +94,7 @@ class Comparison:
 
     def see(self, where: str, stage: str, measured: float, keras, torch) -> None:
         group = quantity(stage) if where.startswith("step") else "epoch figures"
+        group = "structure" if where == STRUCTURE else group
         self.largest[group] = max(self.largest.get(group, 0.0), measured)
         if self.first is None and not measured <= self.tolerance:
             self.first = Difference(where, stage, measured, keras, torch)
@@ -100,6 +106,9 @@ def compare_steps(keras: Result, torch: Result, spec: Spec) -> Comparison:
     dtype = spec.train.dtype
     limit = None if dtype == "float64" else spec.parity.lockstep.float32_steps
     out = Comparison(dtype, spec.lockstep_tolerance(), 0)
+    for key in sorted(set(keras.structure) | set(torch.structure)):
+        a, b = keras.structure.get(key, "-"), torch.structure.get(key, "-")
+        out.see(STRUCTURE, key, 0.0 if a == b else math.inf, a, b)
     out.losses = {
         side: [r.stages["loss"][0] for r in result.steps]
         for side, result in (("keras", keras), ("torch", torch))

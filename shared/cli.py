@@ -1,4 +1,5 @@
-"""The command line both `python -m keras_impl.train` and `python -m torch_impl.train` share."""
+"""The command line both `python -m keras_impl.train` and `python -m torch_impl.train` share (and the
+instrumented sides, `python -m {side}_parity.side`, extend: shared/instrumented_side.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ from pathlib import Path
 
 from shared.exit_codes import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE
 from shared.mnist import DataError
-from shared.results import Result, epoch_table, new_result, write_json
-from shared.spec import MODES, Spec, SpecError, load_spec, spec_from_dict
-from shared.splits import Splits, first_images, load_splits
-
-PROBE_EVAL = 1000  # validation and test images the probe evaluates: evaluation is in it, in seconds
+from shared.results import Result, epoch_table, write_json
+from shared.spec import Spec, SpecError, load_spec
+from shared.splits import Splits, load_splits
 
 
 def process_age() -> float:
@@ -90,32 +89,7 @@ def side_parser(prog: str) -> argparse.ArgumentParser:
         "--save-model", help="save the trained model in the framework's native format"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default="independent",
-        help="aligned: initial weights and sample order from shared/align.py; lockstep: also "
-        "every augmentation and dropout draw (shared/draws.py), every step recorded",
-    )
-    parser.add_argument(
-        "--align-seed",
-        type=int,
-        help="seed of the shared weights and order in aligned mode (default: the run's seed)",
-    )
     parser.add_argument("--quick", action="store_true", help="apply the spec's [quick] overrides")
-    parser.add_argument(
-        "--audit", metavar="PATH", help="write every setting the built pipeline uses to PATH (JSON)"
-    )
-    parser.add_argument(
-        "--probe",
-        metavar="PATH",
-        help="first run the spec's float64 lockstep probe ([probe] in spec.toml); write it to PATH",
-    )
-    parser.add_argument(
-        "--audit-only",
-        action="store_true",
-        help="with --audit: describe the pipeline (after the probe, with --probe), train nothing",
-    )
     return parser
 
 
@@ -133,77 +107,19 @@ def fail_usage(message: str) -> None:
 
 def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
     """The spec and the data, or exit 2 with a message that names the problem and the fix."""
-    if args.audit_only and not args.audit:
-        fail_usage("--audit-only needs --audit PATH: where to write the description")
     try:
         spec = load_spec(spec_overrides(args), quick=args.quick)
-        if args.align_seed is None:
-            args.align_seed = spec.train.seed
         return spec, load_splits(spec, args.data_dir, args.download)
     except (SpecError, DataError) as err:
         fail_usage(str(err))
 
 
-class LockstepRefused(ValueError):
-    """A lockstep run this spec's pipeline cannot honour; the message names what, why and the fix."""
-
-
-def lockstep_spec(spec: Spec, mode: str) -> Spec:
-    """The spec a lockstep run can honour, or LockstepRefused. The classic pipeline takes its
-    augmentation draws in this process: its DataLoader workers (data.workers) are 0, "auto" included."""
-    if mode != "lockstep":
-        return spec
-    if spec.ablate.augment_affine:
-        raise LockstepRefused(
-            "lockstep cannot share the augmentation of ablate.augment_affine: Keras's "
-            "RandomRotation, RandomTranslation and RandomZoom draw their parameters inside and "
-            "take none from outside (and RandomRotation fails in float64 on TensorFlow)"
-        )
-    if spec.data.pipeline != "classic" or spec.data.workers == 0:
-        return spec
-    if spec.data.workers != "auto":
-        raise LockstepRefused(
-            f"--mode lockstep with data.pipeline=classic needs data.workers=0, not "
-            f"{spec.data.workers}: the shared augmentation draws are handed to one sample at a "
-            "time in order, which worker processes cannot follow. Use --set data.workers=0 "
-            "(or the batched pipeline)."
-        )
-    return spec_from_dict(spec.to_dict(), [("data.workers", 0)])
-
-
-def main_spec(spec: Spec, mode: str) -> Spec:
-    """lockstep_spec for the run itself: exit 2 when it cannot be honoured."""
+def or_usage_error(select_device, choice: str):
+    """select_device(choice), or exit 2 with its DeviceError's message."""
     try:
-        return lockstep_spec(spec, mode)
-    except LockstepRefused as err:
+        return select_device(choice)
+    except DeviceError as err:
         fail_usage(str(err))
-
-
-def probe_inputs(spec: Spec, splits: Splits, args: argparse.Namespace):
-    """(spec, splits, args) of the float64 lockstep probe of a run of `spec`: its [probe] overrides,
-    the first training images only and the first PROBE_EVAL validation and test images, no progress
-    bars, nothing to describe. LockstepRefused when the pipeline cannot run it."""
-    probe = lockstep_spec(spec.probe_spec(), "lockstep")
-    quiet = argparse.Namespace(**{**vars(args), "quiet": True, "audit": None})
-    return probe, first_images(splits, probe.data.train_subset, PROBE_EVAL), quiet
-
-
-def write_probe(
-    framework: str, spec: Spec, splits: Splits, args, device, run, stopwatch: Stopwatch
-) -> None:
-    """Run the float64 lockstep probe of `spec` with the side's own `run` and write it to args.probe.
-    When the pipeline cannot run it, a `refused` result says why: the run itself goes on, and
-    compare.py fails the probe's check with that message."""
-    try:
-        probe_spec, probe_splits, probe_args = probe_inputs(spec, splits, args)
-        probe, _ = run(
-            probe_spec, probe_splits, "lockstep", args.align_seed, device, probe_args, Stopwatch()
-        )
-    except LockstepRefused as err:
-        probe = new_result(framework, spec.to_dict(), "lockstep", spec.train.seed, {}, "-")
-        probe.status, probe.message = "refused", str(err)
-    write_json(args.probe, probe)
-    stopwatch.lap("probe")
 
 
 def finish(result: Result, args: argparse.Namespace, save_model) -> int:

@@ -2,8 +2,9 @@
 random draw of the run, and the per-step records both sides write.
 
 The draws are made here, in numpy, from the run's seed: the augmentation parameters of every sample
-of every epoch and the dropout keep-masks of every step. Each side's own augmentation and dropout
-layers take them through a seam (`draw_params`, `keep`) in place of their own generators.
+of every epoch, and for every step and dropout layer the uniform numbers its mask is drawn from. The
+instruments (keras_parity/, torch_parity/) hand them to each side's own augmentation (its parameter
+seam) and dropout layers, which keep a unit where the number is at least their OWN rate.
 
 Each record is a fingerprint of every stage of one training step, in pipeline order (the batch's
 sample ids, the batch after each preprocessing stage, the logits, the loss, each gradient, each
@@ -58,12 +59,10 @@ class LockstepDraws:
         (0-based) of an n-sample epoch."""
         return self._augment_epoch(epoch, n)[start : start + size]
 
-    def keep(self, epoch: int, step: int, size: int) -> list[np.ndarray]:
-        """One (size, units) keep-mask (1.0 kept, 0.0 dropped) per hidden layer, for step `step`
-        (0-based) of epoch `epoch`: kept with probability 1 - rate, as Dropout keeps."""
-        m = self.spec.model
-        rng = np.random.default_rng([self.seed, 3, epoch, step])
-        return [(rng.random((size, units)) >= m.dropout).astype(np.float64) for units in m.hidden]
+    def uniforms(self, epoch: int, step: int, layer: int, shape: tuple[int, ...]) -> np.ndarray:
+        """U(0, 1) numbers of `shape` (batch, units) for dropout layer `layer` (0-based) at step `step`
+        (0-based) of epoch `epoch`: a unit is kept where its number is >= the layer's rate."""
+        return np.random.default_rng([self.seed, 3, epoch, step, layer]).random(shape)
 
 
 @functools.lru_cache(maxsize=64)
@@ -79,13 +78,14 @@ def fingerprint(values) -> list[float]:
     return [float(x @ _direction(x.size)), float(np.sqrt(x @ x))]
 
 
-def order_digest(indices, labels) -> str:
-    """A digest of one batch's sample ids and labels, in order."""
-    ids = np.asarray(indices, dtype=np.int64).tobytes()
-    return f"{zlib.crc32(ids + np.asarray(labels, dtype=np.int64).tobytes()):08x}"
+def order_digest(images, labels) -> str:
+    """A digest of one batch as the framework served it: its raw images (uint8 values, in Keras's
+    layout (B, H, W, C)) and labels, in order. Equal digests: the same samples in the same order."""
+    pixels = np.asarray(np.round(np.asarray(images, dtype=np.float64)), dtype=np.uint8).tobytes()
+    return f"{zlib.crc32(pixels + np.asarray(labels, dtype=np.int64).tobytes()):08x}"
 
 
-def parameter_names(spec: Spec) -> list[str]:
-    """kernel_0, bias_0, kernel_1, ...: both sides' trainable parameters, in Keras's layout."""
-    layers = len(spec.model.hidden) + 1
+def parameter_names(layers: int) -> list[str]:
+    """kernel_0, bias_0, kernel_1, ...: the trainable parameters of `layers` dense layers, in Keras's
+    layout, as both sides record them."""
     return [f"{kind}_{i}" for i in range(layers) for kind in ("kernel", "bias")]

@@ -74,6 +74,9 @@ class Result:
     # wall seconds of the process's phases: imports, setup (data, model, audit), training, evaluation
     phases: dict[str, float] = field(default_factory=dict)
     steps: list[StepRecord] = field(default_factory=list)  # lockstep only
+    # lockstep only: what the instruments found of the model's structure (dropout layers, the mode
+    # evaluation ran in), compared before any step
+    structure: dict[str, str] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @property
@@ -89,7 +92,8 @@ class Result:
         if not isinstance(doc, dict):
             raise ValueError("a result must be a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}
-        missing, extra = sorted(names - set(doc)), sorted(set(doc) - names)
+        # results written before `structure` existed lack it
+        missing, extra = sorted(names - set(doc) - {"structure"}), sorted(set(doc) - names)
         if missing or extra:
             raise ValueError(
                 f"result: {'missing' if missing else 'unknown'} key {(missing or extra)[0]!r}"
@@ -97,6 +101,7 @@ class Result:
         values = {
             name: _typed(f"result: {name!r}", doc[name], kind)
             for name, kind in get_type_hints(cls).items()
+            if name in doc
         }
         result = cls(**values)
         result.validate()

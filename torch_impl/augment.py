@@ -17,30 +17,17 @@ from torchvision.transforms import v2
 from shared.spec import Spec
 
 
-class RandomAffine(v2.RandomAffine):
-    """v2.RandomAffine whose parameters, in lockstep, come from `given` (shared/draws.py) through
-    make_params, the seam where torchvision draws them. Used in every mode."""
-
-    given = None  # in lockstep: called with 1, returns that sample's (1, 4) angle, tx, ty, scale
-
-    def make_params(self, flat_inputs):
-        if self.given is None:
-            return super().make_params(flat_inputs)
-        angle, tx, ty, scale = self.given(1)[0].tolist()
-        return dict(angle=angle, translate=(int(tx), int(ty)), scale=scale, shear=(0.0, 0.0))
-
-
-def random_affine(spec: Spec) -> RandomAffine:
+def random_affine(spec: Spec) -> v2.RandomAffine:
     """The per-sample random warp; it draws its own angle, shift and scale on every call."""
     a = spec.augment
-    return RandomAffine(
+    return v2.RandomAffine(
         degrees=a.degrees,
         translate=(a.translate, a.translate),
         scale=a.scale,
         interpolation=v2.InterpolationMode(a.interpolation),
         # [augment-fill] fill=None is plain zero padding, as Keras's constant fill; RandomAffine's
         # default fill=0 resamples a mask and darkens border pixels a second time
-        fill=0 if spec.ablate.augment_fill else None,
+        fill=None,
     )
 
 
@@ -55,14 +42,10 @@ class BatchRandomAffine(nn.Module):
             raise ValueError("BatchRandomAffine draws no shear and turns about the image centre")
         self.transform = transform  # the settings: degrees, translate, scale, interpolation, fill
         self.generator = generator
-        self.given = None  # in lockstep: called with B, returns the batch's (B, 4) parameters
 
     def draw_params(self, batch_size: int, height: int, width: int):
         """(angles (B,), translations (B, 2), scales (B,)) on the CPU: U(degrees); whole-pixel shifts
         round(U(-f * W, f * W)), rounded half to even as torchvision's round(); U(scale)."""
-        if self.given is not None:
-            params = torch.from_numpy(self.given(batch_size))
-            return params[:, 0], params[:, 1:3], params[:, 3]
         t = self.transform
         fx, fy = t.translate or (0.0, 0.0)
         max_dx, max_dy = fx * width, fy * height

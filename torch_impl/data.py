@@ -67,7 +67,6 @@ class BatchLoader:
 
     def __init__(self, dataset: TensorDataset, batch_sampler: BatchSampler, transform):
         self.dataset, self.batch_sampler, self.transform = dataset, batch_sampler, transform
-        self.observe = None  # in lockstep: called with each stage's transform and output
 
     def __len__(self) -> int:  # batches per epoch, as len(DataLoader)
         return len(self.batch_sampler)
@@ -75,31 +74,7 @@ class BatchLoader:
     def __iter__(self):
         for indices in self.batch_sampler:
             images, labels = self.dataset[indices]
-            if self.observe is None:
-                yield self.transform(images), labels
-                continue
-            for transform in self.transform.transforms:  # what Compose does, each stage recorded
-                images = transform(images)
-                self.observe(transform, images)
-            yield images, labels
-
-
-class EpochOrders(Sampler):
-    """Aligned mode: epoch e visits the samples in orders[e] (shared/align.py), as Keras does."""
-
-    def __init__(self, orders: np.ndarray):
-        self.orders, self.epoch = orders, 0
-
-    def __len__(self) -> int:
-        return self.orders.shape[1]
-
-    def __iter__(self):
-        if self.epoch >= len(self.orders):
-            raise RuntimeError(
-                f"EpochOrders holds {len(self.orders)} epochs; epoch {self.epoch + 1} was asked for"
-            )
-        self.epoch += 1
-        return iter(self.orders[self.epoch - 1].tolist())
+            yield self.transform(images), labels
 
 
 def num_workers(spec: Spec) -> int:
@@ -146,20 +121,14 @@ def make_loader(
 
 
 def make_train_data(
-    spec: Spec,
-    images: np.ndarray,
-    labels: np.ndarray,
-    orders: np.ndarray | None = None,
-    device: torch.device | None = None,
+    spec: Spec, images: np.ndarray, labels: np.ndarray, device: torch.device | None = None
 ):
-    """Shuffled (or, aligned, in the given orders), augmented per the spec, last partial batch kept."""
+    """Shuffled, a fresh permutation every epoch, augmented per the spec, last partial batch kept."""
     # one seeded stream for the shuffle and the augmentation draws, as a DataLoader's generator
     # draws its sampler's order and seeds its workers
     generator = torch.Generator().manual_seed(spec.train.seed)
-    if orders is not None:
-        sampler = EpochOrders(orders)
-    else:  # what DataLoader(shuffle=True) samples with: a fresh permutation every epoch
-        sampler = RandomSampler(range(len(labels)), generator=generator)
+    # what DataLoader(shuffle=True) samples with
+    sampler = RandomSampler(range(len(labels)), generator=generator)
     return make_loader(spec, images, labels, sampler, spec.augment.enabled, device, generator)
 
 

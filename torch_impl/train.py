@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,8 +14,6 @@ from torch import nn
 from tqdm import tqdm
 
 from shared import cli
-from shared.align import epoch_orders, initial_weights
-from shared.exit_codes import EXIT_PASS
 from shared.results import (
     Diverged,
     EpochRow,
@@ -24,15 +23,12 @@ from shared.results import (
     epoch_line,
     epoch_row,
     new_result,
-    write_json,
 )
 from shared.spec import Spec
 from torch_impl.data import make_eval_data, make_train_data
-from torch_impl.describe import describe_pipeline
 from torch_impl.device import describe, select_device
 from torch_impl.evaluate import evaluate
-from torch_impl.lockstep_hooks import Lockstep
-from torch_impl.model import build_model, load_initial_weights
+from torch_impl.model import build_model
 
 
 def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
@@ -47,8 +43,6 @@ def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
     # [adam-epsilon] Keras adds epsilon to the raw sqrt(v), torch to the bias-corrected sqrt(v_hat),
     # and Keras's bias correction uses its betas in the variables' dtype: set torch's eps and lr
     # before each step so that its update is Keras's (keras_update).
-    if spec.ablate.adam_epsilon:  # ablated: stock Adam
-        return optimizer
     dtype = next(model.parameters()).dtype
     for group in optimizer.param_groups:
         group["keras_lr"], group["keras_epsilon"], group["keras_step"] = t.lr, t.epsilon, 0
@@ -77,26 +71,19 @@ def make_loss() -> nn.CrossEntropyLoss:
 
 
 def train_epoch(
-    model, loader, optimizer, loss_fn, device, progress, spec: Spec, epoch: int, lockstep=None
+    model, loader, optimizer, loss_fn, device, progress, spec: Spec, epoch: int
 ) -> tuple[float, float]:
     """One pass; returns what Keras's fit reports: the sample-weighted mean loss and accuracy of the
-    training batches, each measured in the forward pass that trained on it (dropout on). In
-    lockstep, `lockstep` feeds the shared dropout masks in and records every step."""
+    training batches, each measured in the forward pass that trained on it (dropout on)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch, (images, labels) in enumerate(loader, 1):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        if lockstep:
-            lockstep.begin_step(batch, images, labels)
         optimizer.zero_grad()
         logits = model(images)
         loss = loss_fn(logits, labels)  # mean over the samples in this batch, as Keras's loss
         loss.backward()
-        if lockstep:
-            lockstep.after_backward(logits, loss)
         optimizer.step()
-        if lockstep:
-            lockstep.after_update()
         total_loss += loss.item() * len(labels)  # [reported-loss] fit's sample-weighted mean
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
@@ -104,8 +91,6 @@ def train_epoch(
         check_divergence(total_loss / seen, epoch, batch, spec.train)
         progress.update(len(labels))
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
-    if spec.ablate.reported_loss:  # [reported-loss] ablated: the last batch's loss
-        return loss.item(), correct / seen
     return total_loss / seen, correct / seen
 
 
@@ -118,7 +103,6 @@ def train(
     spec: Spec,
     device,
     quiet: bool = False,
-    lockstep=None,
 ) -> list[EpochRow]:
     """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each.
     Progress: a tqdm bar on a terminal; elsewhere (a log file, CI, compare.py) one line per epoch,
@@ -126,8 +110,6 @@ def train(
     bar = not quiet and sys.stdout.isatty()
     history: list[EpochRow] = []
     for epoch in range(1, spec.train.epochs + 1):
-        if lockstep:
-            lockstep.begin_epoch(epoch)
         start = time.perf_counter()
         with tqdm(
             total=len(train_loader.dataset),
@@ -139,7 +121,7 @@ def train(
         ) as progress:
             try:
                 train_loss, train_accuracy = train_epoch(
-                    model, train_loader, optimizer, loss_fn, device, progress, spec, epoch, lockstep
+                    model, train_loader, optimizer, loss_fn, device, progress, spec, epoch
                 )
             except Diverged as err:
                 err.history = history
@@ -160,83 +142,78 @@ def train(
     return history
 
 
-def run(
-    spec: Spec, splits, mode: str, align_seed: int, device, args, stopwatch: cli.Stopwatch
-) -> tuple[Result, nn.Module] | None:
-    """Build the pipeline from `spec`, train it in `mode`, evaluate it: (the run's Result, the model);
-    None after describing the pipeline for args.audit when args.audit_only."""
-    # initial weights (independent mode), dropout; the loaders seed the rest
-    torch.manual_seed(spec.train.seed)
-    versions = {
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-    }
-    result = new_result("torch", spec.to_dict(), mode, align_seed, versions, describe(device))
-    dtype = getattr(torch, spec.train.dtype)
-    model = build_model(spec).to(device, dtype)
-    optimizer, loss_fn = make_optimizer(model, spec), make_loss()
-    train_loader = make_train_data(spec, splits.x_train, splits.y_train, device=device)
-    val_loader = make_eval_data(spec, splits.x_val, splits.y_val, device)
-    stopwatch.lap("build")
-    if args.audit:  # the pipeline as built, before aligned mode replaces weights and order
-        rows = describe_pipeline(
-            spec, model, optimizer, loss_fn, train_loader, val_loader, result.device
-        )
-        write_json(args.audit, rows)
-        stopwatch.lap("audit")
-        if args.audit_only:
-            return None
-    lockstep = None
-    if mode in ("aligned", "lockstep"):
-        load_initial_weights(model, initial_weights(spec, align_seed))
-        orders = epoch_orders(len(splits.y_train), spec.train.epochs, align_seed)
-        train_loader = make_train_data(spec, splits.x_train, splits.y_train, orders, device)
-        if mode == "lockstep":
-            lockstep = Lockstep(spec, align_seed, orders, model, train_loader)
+@dataclass
+class Pipeline:
+    """What a run trains with, as built from the spec."""
 
-    start = time.perf_counter()
-    stopwatch.lap("setup")  # aligned mode's shared weights and order
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    train_loader: object
+    val_loader: object
+
+
+def build_pipeline(spec: Spec, splits, device: torch.device) -> Pipeline:
+    """The model, optimizer, loss and loaders of a run of `spec`, seeded by spec.train.seed."""
+    torch.manual_seed(spec.train.seed)  # the initial weights and dropout; the loaders seed the rest
+    model = build_model(spec).to(device, getattr(torch, spec.train.dtype))
+    return Pipeline(
+        model,
+        make_optimizer(model, spec),
+        make_loss(),
+        make_train_data(spec, splits.x_train, splits.y_train, device),
+        make_eval_data(spec, splits.x_val, splits.y_val, device),
+    )
+
+
+def run_pipeline(
+    pipeline: Pipeline, spec: Spec, splits, device, result: Result, quiet: bool, stopwatch
+) -> Result:
+    """Train the pipeline, then evaluate it on the test split, into `result`."""
+    p, start = pipeline, time.perf_counter()
     try:
         result.history = train(
-            model, optimizer, loss_fn, train_loader, val_loader, spec, device, args.quiet, lockstep
+            p.model, p.optimizer, p.loss_fn, p.train_loader, p.val_loader, spec, device, quiet
         )
         stopwatch.lap("training")
         test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
-        test_loss, test_accuracy, confusion = evaluate(model, test_loader, device)
+        test_loss, test_accuracy, confusion = evaluate(p.model, test_loader, device)
         result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
         stopwatch.lap("evaluation")
     except Diverged as err:
         result.status, result.message, result.history = "diverged", str(err), err.history
     result.total_seconds = time.perf_counter() - start
-    result.steps = lockstep.records if lockstep else []
     result.phases = stopwatch.phases
-    return result, model
+    return result
 
 
-def main(argv=None) -> int:
-    stopwatch = cli.Stopwatch()
-    args = cli.side_parser("python -m torch_impl.train").parse_args(argv)
-    spec, splits = cli.load_inputs(args)
-    stopwatch.lap("data")
-    try:
-        device = select_device(args.device)
-    except cli.DeviceError as err:
-        cli.fail_usage(str(err))
+def start_side(device_choice: str) -> torch.device:
+    """The training device, or exit 2 saying why; on a CPU, one intra-op thread."""
+    device = cli.or_usage_error(select_device, device_choice)
     if device.type == "cpu":
         # One intra-op thread. Classic: the DataLoader workers want the cores. Batched, measured on 2
         # cores: two threads ran an epoch in 1.0-1.1 s idle, one in 1.3 s; but while another process
         # kept a core busy, two threads waited on each other, 3-17 s an epoch, and one took 1.2-1.6 s.
         torch.set_num_threads(1)
-    spec = cli.main_spec(spec, args.mode)
-    print(f"torch: training on {describe(device)} ({args.mode} mode)", flush=True)
-    if args.probe:  # the float64 lockstep probe, before the run itself
-        cli.write_probe("torch", spec, splits, args, device, run, stopwatch)
-    outcome = run(spec, splits, args.mode, args.align_seed, device, args, stopwatch)
-    if outcome is None:
-        return EXIT_PASS
-    result, model = outcome
-    return cli.finish(result, args, lambda path: torch.save(model.state_dict(), path))
+    return device
+
+
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
+
+
+def main(argv=None) -> int:
+    """Train one side on the spec and print its summary."""
+    stopwatch = cli.Stopwatch()
+    args = cli.side_parser("python -m torch_impl.train").parse_args(argv)
+    spec, splits = cli.load_inputs(args)
+    device = start_side(args.device)
+    print(f"torch: training on {describe(device)}", flush=True)
+    result = new_result("torch", spec.to_dict(), "independent", spec.train.seed, versions(), describe(device))
+    pipeline = build_pipeline(spec, splits, device)
+    stopwatch.lap("build")
+    run_pipeline(pipeline, spec, splits, device, result, args.quiet, stopwatch)
+    return cli.finish(result, args, lambda path: torch.save(pipeline.model.state_dict(), path))
 
 
 if __name__ == "__main__":

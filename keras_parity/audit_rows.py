@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 
 import keras
 import numpy as np
 
-from keras_impl.model import Dropout, count_params
-from shared.settings import UNIFORM_PERMUTATION, bias_family, kernel_family, row
-from shared.spec import Spec
+import keras_impl.train
+from keras_impl.augment import RandomAffine
+from keras_impl.model import count_params
+from shared.settings import (
+    DRAWS,
+    REPORTED_LOSS_BATCHES,
+    UNIFORM_PERMUTATION,
+    bias_family,
+    drawn_ranges,
+    kernel_family,
+    reported_loss_kind,
+    row,
+)
+from shared.spec import Spec, spec_from_dict
 
 STAGES = {"Rescaling": "rescale", "RandomAffine": "augment", "Normalization": "normalize"}
 LOSSES = {"SparseCategoricalCrossentropy": "cross-entropy on integer labels"}
@@ -23,10 +33,10 @@ XLA = {
 }
 
 
-def describe_pipeline(
-    spec: Spec, model: keras.Model, train_data: dict, device: str
-) -> dict[str, dict]:
-    """Rows {id: {"value", "read"}} for a compiled model and fit's data arguments, before training."""
+def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
+    """Rows {id: {"value", "read"}} for the built pipeline's compiled model and fit's data arguments,
+    before training."""
+    model, train_data = pipeline.model, pipeline.train_data
     rows = {}
     optimizer, loss = model.optimizer, model.loss
     config = optimizer.get_config()
@@ -82,7 +92,7 @@ def describe_pipeline(
             rows[f"model.bias_init{dense_count}"] = row(
                 bias_family(bias, fan_in), "measured on the built bias"
             )
-        elif isinstance(layer, Dropout):
+        elif isinstance(layer, keras.layers.Dropout):
             dropout_count += 1
             rows[f"model.dropout{dropout_count}"] = row(layer.rate, "Dropout.rate")
         else:
@@ -105,7 +115,7 @@ def describe_pipeline(
             rows["data.normalize_std"] = row(  # the std Normalization divides by
                 np.sqrt(variance).tolist(), "sqrt(Normalization.input_variance)"
             )
-        elif type(stage).__name__ == "RandomAffine":
+        elif isinstance(stage, RandomAffine):
             rows["augment.degrees"] = row([-stage.degrees, stage.degrees], "RandomAffine.degrees")
             rows["augment.translate"] = row(list(stage.translate), "RandomAffine.translate")
             rows["augment.scale"] = row(list(stage.scale), "RandomAffine.scale")
@@ -117,7 +127,9 @@ def describe_pipeline(
             rows["augment.parameters"] = row(
                 "drawn per sample", "RandomAffine.draw_params: one draw per sample of the batch"
             )
-    augmenting = [s for s in stages if type(s).__name__ == "RandomAffine"]
+    augmenting = [s for s in stages if isinstance(s, RandomAffine)]
+    for stage in augmenting:
+        rows.update(_draw_rows(stage))
     probe = np.linspace(0, 1, math.prod(model.input_shape[1:]), dtype="float32")
     probe = probe.reshape((1, *model.input_shape[1:]))
     augmented = {
@@ -153,13 +165,9 @@ def describe_pipeline(
             _order(epochs.orders, train_data["shuffle"], batch_size),
             "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
         )
-    from keras_impl import train  # here: train.py imports this module
-
-    fit_source = inspect.getsource(train.train)
     rows["loop.reported_loss"] = row(
-        "the sample-weighted mean of the epoch's training batches, dropout on",
-        "what fit's loss metric averages"
-        + ("" if "model.fit(" in fit_source else " (fit not found)"),
+        _measure_reported_loss(spec, model.loss),
+        "measured: train() on two batches of known loss (sizes 2 and 1)",
     )
 
     rows["loop.epochs"] = row(spec.train.epochs, "spec.train.epochs, which fit is given")
@@ -177,6 +185,37 @@ def describe_pipeline(
         backend, device
     )
     return rows
+
+
+def _draw_rows(layer: RandomAffine) -> dict[str, dict]:
+    """The ranges the live draw code covers in DRAWS draws, its seed generator restored after."""
+    state = keras.ops.convert_to_numpy(layer.seed_generator.state.value)
+    angles, shifts, scales = (keras.ops.convert_to_numpy(x) for x in layer.draw_params(DRAWS, 28, 28))
+    layer.seed_generator.state.assign(state)
+    read = f"measured: RandomAffine.draw_params, {DRAWS} draws"
+    return {key: row(value, read) for key, value in drawn_ranges(angles, shifts, scales).items()}
+
+
+def _measure_reported_loss(spec: Spec, loss) -> str:
+    """What train() (fit and its EpochLog) reports as the training loss, on REPORTED_LOSS_BATCHES,
+    with the pipeline's loss and a one-weight model of logits [0, x] that learns nothing."""
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(2, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.layers[0].set_weights([np.array([[0.0, 1.0]])])
+    # eagerly: a compiled step would cost a trace (about half a second) for two batches
+    model.compile(keras.optimizers.SGD(0.0), loss, metrics=["accuracy"], run_eagerly=True)
+    x = np.concatenate([np.asarray(b[0], dtype=keras.config.floatx()) for b in REPORTED_LOSS_BATCHES])
+    y = np.concatenate([np.asarray(b[1], dtype=np.int64) for b in REPORTED_LOSS_BATCHES])
+    sizes = [len(b[1]) for b in REPORTED_LOSS_BATCHES]
+    losses = []
+    for size, start in zip(sizes, np.cumsum([0, *sizes[:-1]])):
+        logits = model(x[start : start + size, None])
+        losses.append(float(keras.ops.convert_to_numpy(loss(y[start : start + size], logits))))
+    data = {"x": x[:, None], "y": y, "batch_size": sizes[0]}
+    one_epoch = spec_from_dict(spec.to_dict(), [("train.epochs", 1)])
+    history = keras_impl.train.train(model, {**data, "shuffle": False}, data, one_epoch, quiet=True)
+    return reported_loss_kind(history[0].train_loss, losses, sizes)
 
 
 def _order(orders: np.ndarray, shuffle, batch_size: int) -> str:

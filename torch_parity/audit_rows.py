@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 from torch.utils.data import RandomSampler, SequentialSampler
 from torchvision.transforms import v2
+from tqdm import tqdm
 
-from shared.settings import UNIFORM_PERMUTATION, bias_family, kernel_family, row
+import torch_impl.train
+from shared.settings import (
+    DRAWS,
+    REPORTED_LOSS_BATCHES,
+    UNIFORM_PERMUTATION,
+    bias_family,
+    drawn_ranges,
+    kernel_family,
+    reported_loss_kind,
+    row,
+)
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine
 from torch_impl.data import BatchLoader
+from torch_parity.ablation import training_transforms
 
 STAGES = {
     "ToDtype": "rescale",
@@ -26,10 +36,12 @@ REDUCTIONS = {"mean": "mean over the batch", "sum": "sum over the batch"}
 ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
 
-def describe_pipeline(
-    spec: Spec, model: nn.Module, optimizer, loss_fn, train_loader, eval_loader, device: str
-) -> dict[str, dict]:
-    """Rows {id: {"value", "read"}} for the model, optimizer, loss and loaders, before training."""
+def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
+    """Rows {id: {"value", "read"}} for the built pipeline's model, optimizer, loss and loaders,
+    before training."""
+    p = pipeline
+    model, optimizer, loss_fn = p.model, p.optimizer, p.loss_fn
+    train_loader, eval_loader = p.train_loader, p.val_loader
     rows = {}
     group = optimizer.param_groups[0]
     name = type(optimizer).__name__ + (", maximize" if group.get("maximize") else "")
@@ -55,12 +67,10 @@ def describe_pipeline(
         decay = f"{decay:g}, {how}"
     rows["optimizer.weight_decay"] = row(decay or 0.0, "optimizer.param_groups[0]")
     rows["optimizer.amsgrad"] = row(bool(group.get("amsgrad", False)), "optimizer.param_groups[0]")
-    from torch_impl import train  # here: train.py imports this module
-
-    loop_source = inspect.getsource(train.train_epoch)
-    clipping = [f for f in ("clip_grad_norm_", "clip_grad_value_") if f in loop_source]
+    reported, clipped = _measure_loop(spec, loss_fn)
     rows["optimizer.clipping"] = row(
-        ", ".join(clipping) or "none", "the training loop's source (train_epoch)"
+        "the loop changes gradients between backward() and step()" if clipped else "none",
+        "measured: the loop's gradients at backward() and at the optimizer's step",
     )
 
     rows["loss.function"] = row(
@@ -109,7 +119,7 @@ def describe_pipeline(
             rows[f"model.other_{index}"] = row(type(module).__name__, "model.modules()")
     rows["model.parameters"] = row(sum(p.numel() for p in model.parameters()), "model.parameters()")
 
-    transforms = _transforms(train_loader)
+    transforms = training_transforms(train_loader)
     loader_name = type(train_loader).__name__
     per_batch = isinstance(train_loader, BatchLoader)  # its v2.Compose takes whole batches
     rows["data.stages"] = row(
@@ -151,9 +161,10 @@ def describe_pipeline(
                 if batched
                 else f"RandomAffine: one draw per call, called per {per}",
             )
+    rows.update(_draw_rows(transforms))
     augmented = {
         "training": any(isinstance(t, AUGMENTS) for t in transforms),
-        "evaluation": any(isinstance(t, AUGMENTS) for t in _transforms(eval_loader)),
+        "evaluation": any(isinstance(t, AUGMENTS) for t in training_transforms(eval_loader)),
     }
     rows["augment.splits"] = row(
         [name for name, yes in augmented.items() if yes], "the loaders' transforms"
@@ -173,12 +184,8 @@ def describe_pipeline(
     else:
         order = f"{type(sampler).__name__}"
     rows["loop.shuffle"] = row(order, f"{loader_name}.batch_sampler.sampler")
-    weighted = "* len(labels)" in loop_source
     rows["loop.reported_loss"] = row(
-        "the sample-weighted mean of the epoch's training batches, dropout on"
-        if weighted
-        else "the unweighted mean of the batch losses",
-        "the training loop's source (train_epoch)",
+        reported, "measured: train_epoch on two batches of known loss (sizes 2 and 1)"
     )
 
     rows["loop.epochs"] = row(spec.train.epochs, "spec.train.epochs, which train() loops over")
@@ -201,10 +208,48 @@ def describe_pipeline(
     return rows
 
 
-def _transforms(loader) -> list:
-    # the batched pipeline's loader transforms whole batches; the classic one's Dataset, samples
-    transform = loader.transform if isinstance(loader, BatchLoader) else loader.dataset.transform
-    return list(transform.transforms) if isinstance(transform, v2.Compose) else [transform]
+def _draw_rows(transforms) -> dict[str, dict]:
+    """The ranges the live draw code covers in DRAWS draws, its random state restored after."""
+    for t in transforms:
+        if isinstance(t, BatchRandomAffine):
+            state = t.generator.get_state()
+            angles, shifts, scales = t.draw_params(DRAWS, 28, 28)
+            t.generator.set_state(state)
+            read = f"measured: BatchRandomAffine.draw_params, {DRAWS} draws"
+        elif isinstance(t, v2.RandomAffine):
+            with torch.random.fork_rng():  # make_params draws from torch's global generator
+                params = [t.make_params([torch.zeros(1, 28, 28)]) for _ in range(DRAWS)]
+            angles = [p["angle"] for p in params]
+            shifts = [s for p in params for s in p["translate"]]
+            scales = [p["scale"] for p in params]
+            read = f"measured: RandomAffine.make_params, {DRAWS} draws"
+        else:
+            continue
+        return {key: row(value, read) for key, value in drawn_ranges(angles, shifts, scales).items()}
+    return {}
+
+
+def _measure_loop(spec: Spec, loss_fn: nn.Module) -> tuple[str, bool]:
+    """(what train_epoch reports as the training loss, whether it changes the gradients between
+    backward() and step()), measured on REPORTED_LOSS_BATCHES with a copy of nothing but the loss."""
+    with torch.random.fork_rng():  # nothing here moves the run's own draws
+        model = nn.Linear(1, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0], [1.0]]))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    at_backward, at_step = [], []
+    model.weight.register_hook(lambda grad: at_backward.append(grad.clone()))
+    optimizer.register_step_pre_hook(lambda *_: at_step.append(model.weight.grad.clone()))
+    batches = [
+        (torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(y)) for x, y in REPORTED_LOSS_BATCHES
+    ]
+    losses = [loss_fn(model(x), y).item() for x, y in batches]
+    progress = tqdm(disable=True)
+    reported, _ = torch_impl.train.train_epoch(
+        model, batches, optimizer, loss_fn, torch.device("cpu"), progress, spec, 1
+    )
+    clipped = any(not torch.equal(a, b) for a, b in zip(at_backward, at_step))
+    return reported_loss_kind(reported, losses, [len(y) for _, y in batches]), clipped
 
 
 def _step_pre_hooks(optimizer) -> list:

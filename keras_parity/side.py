@@ -1,0 +1,62 @@
+"""`python -m keras_parity.side`: the Keras pipeline with the parity instruments attached, as
+compare.py runs it (shared/instrumented_side.py says what one run does)."""
+
+from __future__ import annotations
+
+import sys
+
+import keras
+
+import keras_impl.train as pipeline_train
+from keras_impl.device import describe
+from keras_parity.ablation import apply_ablations
+from keras_parity.alignment import align
+from keras_parity.audit_rows import describe_pipeline
+from keras_parity.lockstep import Lockstep
+from shared import cli, instrumented_side
+from shared.results import new_result
+
+
+class KerasSide:
+    framework = "keras"
+
+    def start(self, args, spec) -> str:
+        if args.save_model and not args.save_model.endswith(".keras"):
+            cli.fail_usage(f"--save-model {args.save_model}: Keras's native format needs .keras")
+        float64 = bool(args.probe) or spec.train.dtype == "float64"
+        self.device = pipeline_train.start_side(args.device, float64)
+        return f"{describe(self.device)}, {keras.backend.backend()} backend"
+
+    def new_result(self, spec, mode, align_seed):
+        device = describe(self.device)
+        versions = pipeline_train.versions()
+        return new_result("keras", spec.to_dict(), mode, align_seed, versions, device)
+
+    def build(self, spec, splits):
+        return pipeline_train.build_pipeline(spec, splits)
+
+    def ablate(self, pipeline, spec) -> None:
+        apply_ablations(pipeline, spec)
+
+    def describe(self, pipeline, spec, device: str) -> dict:
+        return describe_pipeline(spec, pipeline, device)
+
+    def align(self, pipeline, spec, splits, seed: int) -> None:
+        align(pipeline, spec, splits, seed)
+
+    def lockstep(self, pipeline, spec, splits, seed: int) -> Lockstep:
+        return Lockstep(spec, seed, pipeline)
+
+    def run(self, pipeline, spec, splits, result, quiet, stopwatch) -> None:
+        pipeline_train.run_pipeline(pipeline, spec, splits, result, quiet, stopwatch)
+
+    def save(self, pipeline, path: str) -> None:
+        pipeline.model.save(path)
+
+
+def main(argv=None) -> int:
+    return instrumented_side.main(KerasSide(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_main("keras", main))

@@ -1,0 +1,59 @@
+"""`python -m torch_parity.side`: the PyTorch pipeline with the parity instruments attached, as
+compare.py runs it (shared/instrumented_side.py says what one run does)."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+import torch_impl.train as pipeline_train
+from shared import cli, instrumented_side
+from shared.results import new_result
+from torch_impl.device import describe
+from torch_parity.ablation import apply_ablations
+from torch_parity.alignment import align
+from torch_parity.audit_rows import describe_pipeline
+from torch_parity.lockstep import Lockstep
+
+
+class TorchSide:
+    framework = "torch"
+
+    def start(self, args, spec) -> str:
+        self.device = pipeline_train.start_side(args.device)
+        return describe(self.device)
+
+    def new_result(self, spec, mode, align_seed):
+        device = describe(self.device)
+        versions = pipeline_train.versions()
+        return new_result("torch", spec.to_dict(), mode, align_seed, versions, device)
+
+    def build(self, spec, splits):
+        return pipeline_train.build_pipeline(spec, splits, self.device)
+
+    def ablate(self, pipeline, spec) -> None:
+        apply_ablations(pipeline, spec)
+
+    def describe(self, pipeline, spec, device: str) -> dict:
+        return describe_pipeline(spec, pipeline, device)
+
+    def align(self, pipeline, spec, splits, seed: int) -> None:
+        self.sampler = align(pipeline, spec, splits, seed)
+
+    def lockstep(self, pipeline, spec, splits, seed: int) -> Lockstep:
+        return Lockstep(spec, seed, pipeline, self.sampler)
+
+    def run(self, pipeline, spec, splits, result, quiet, stopwatch) -> None:
+        pipeline_train.run_pipeline(pipeline, spec, splits, self.device, result, quiet, stopwatch)
+
+    def save(self, pipeline, path: str) -> None:
+        torch.save(pipeline.model.state_dict(), path)
+
+
+def main(argv=None) -> int:
+    return instrumented_side.main(TorchSide(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_main("torch", main))
