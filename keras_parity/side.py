@@ -17,7 +17,7 @@ from shared import cli, instrumented_side
 from shared.results import new_result
 
 
-class KerasSide:
+class InstrumentedSide:
     framework = "keras"
 
     def start(self, args, spec) -> str:
@@ -55,7 +55,7 @@ class KerasSide:
 
 
 def main(argv=None) -> int:
-    return instrumented_side.main(KerasSide(), argv)
+    return instrumented_side.main(InstrumentedSide(), argv)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ BRIDGES = (
         "Dense kernel (fan_in, fan_out)",
         "Linear weight (fan_out, fan_in)",
         "shared weights are transposed when torch loads them",
-        ("torch_impl/model.py",),
+        ("torch_parity/alignment.py",),
         (),
         "loading a kernel untransposed fails on shape, or (square layers) silently transposes",
         "torch",
@@ -235,9 +235,11 @@ def bridge_for_row(row_id: str) -> Bridge | None:
 
 
 def code_tags(root: Path = ROOT) -> dict[str, set[str]]:
-    """{tag: files} for every `# ... [tag]` comment in the two pipelines."""
+    """{tag: files} for every `# ... [tag]` comment in the two pipelines and their instruments (the
+    shared weights' layout is bridged where aligned mode loads them)."""
     found: dict[str, set[str]] = {}
-    for path in sorted([*root.glob("keras_impl/*.py"), *root.glob("torch_impl/*.py")]):
+    packages = ("keras_impl", "torch_impl", "keras_parity", "torch_parity")
+    for path in sorted(p for package in packages for p in root.glob(f"{package}/*.py")):
         for tag in TAG.findall(path.read_text()):
             found.setdefault(tag, set()).add(str(path.relative_to(root)))
     return found

@@ -16,7 +16,7 @@ from shared.spec import Spec
 PREPROCESSING = ("rescaled", "augmented", "normalized")
 STRUCTURE = "the models' structure"
 STAGE_LABELS = {
-    "order": "the sample order (ids and labels)",
+    "order": "the sample order (the images and labels served)",
     "rescaled": "the batch after rescaling",
     "augmented": "the batch after augmentation",
     "normalized": "the batch after normalization",

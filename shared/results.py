@@ -45,7 +45,7 @@ class StepRecord:
 
     epoch: int
     step: int  # counted from 1 over the whole run
-    order: str  # digest of the batch's sample ids and labels, in order
+    order: str  # digest of the batch as served: its raw images and labels, in order (shared/draws.py)
     stages: dict[str, list[float]]
 
 

@@ -24,7 +24,7 @@ def describe(side: str, root: Path, tmp_path: Path, *options: str) -> dict:
     cmd = [
         sys.executable,
         "-m",
-        f"{side}_impl.train",
+        f"{side}_parity.side",
         "--audit",
         str(out),
         "--audit-only",
@@ -92,21 +92,21 @@ PATCHES = {
     "a dropout rate typed by hand": (
         "keras",
         "keras_impl/model.py",
-        "Dropout(model.dropout, given_batch=given_batch)",
-        "Dropout(0.5, given_batch=given_batch)",
+        "keras.layers.Dropout(model.dropout)",
+        "keras.layers.Dropout(0.5)",
         {"model.dropout1", "model.dropout2"},
     ),
     "torch's default initialisation left in place": (
         "torch",
         "torch_impl/model.py",
-        "        self.apply(self._init_weights)\n",
+        "        self.apply(init_like_keras)\n",
         "",
         {f"model.{kind}_init{i}" for kind in ("kernel", "bias") for i in (1, 2, 3)},
     ),
     "the std passed as the variance": (
         "keras",
         "keras_impl/data.py",
-        "variance = std if spec.ablate.normalize_std else rounded_std**2",
+        "variance = np.float64(np.dtype(spec.train.dtype).type(std)) ** 2",
         "variance = std",
         {"data.normalize_std"},
     ),
@@ -122,7 +122,7 @@ PATCHES = {
     "RandomAffine's default fill": (
         "torch",
         "torch_impl/augment.py",
-        "        fill=0 if spec.ablate.augment_fill else None,\n    )",
+        "        fill=None,\n    )",
         "    )",
         {"augment.fill"},
     ),
@@ -143,9 +143,46 @@ PATCHES = {
     "a float64 model on one side": (
         "torch",
         "torch_impl/train.py",
-        "model = build_model(spec).to(device, dtype)",
+        "model = build_model(spec).to(device, getattr(torch, spec.train.dtype))",
         "model = build_model(spec).to(device, torch.float64)",
         {"numerics.dtype"},
+    ),
+    "the reported loss weighted by the full batch size": (
+        "torch",
+        "torch_impl/train.py",
+        "total_loss += loss.item() * len(labels)",
+        "total_loss += loss.item() * spec.train.batch_size",
+        {"loop.reported_loss"},
+    ),
+    "gradients clipped in the loop": (
+        "torch",
+        "torch_impl/train.py",
+        "        loss.backward()\n",
+        "        loss.backward()\n        nn.utils.clip_grad_norm_(model.parameters(), 5.0)\n",
+        {"optimizer.clipping"},
+    ),
+    # draw-code slips: the configured ranges stay right, the drawn ones go wrong
+    "the translate fraction used as pixels": (
+        "torch",
+        "torch_impl/augment.py",
+        "max_dx, max_dy = fx * width, fy * height",
+        "max_dx, max_dy = fx, fy",
+        {"augment.drawn_shift"},
+    ),
+    "a rotation range in radians": (
+        "keras",
+        "keras_impl/augment.py",
+        "return uniform(-self.degrees, self.degrees), ops.stack(shifts, axis=1), uniform(*self.scale)",
+        "angle = math.radians(self.degrees)\n"
+        "        return uniform(-angle, angle), ops.stack(shifts, axis=1), uniform(*self.scale)",
+        {"augment.drawn_angle"},
+    ),
+    "a scale range typed by hand": (
+        "torch",
+        "torch_impl/augment.py",
+        "uniform(*(t.scale or (1.0, 1.0)))",
+        "uniform(0.8, 1.2)",
+        {"augment.drawn_scale"},
     ),
 }
 

@@ -7,6 +7,7 @@ import torch
 from shared.align import epoch_orders
 from shared.spec import load_spec
 from torch_impl import data as torch_data
+from torch_parity.alignment import EpochOrders
 
 keras = pytest.importorskip("keras")  # on any backend: KERAS_BACKEND
 from keras_impl import data as keras_data  # noqa: E402
@@ -48,8 +49,24 @@ def keras_eval_batches(spec, images, labels):
     return KerasBatches(spec, keras_data.make_eval_data(spec, images, labels), training=False)
 
 
+def keras_aligned(spec, images, labels, orders=None) -> dict:
+    """fit's data arguments, serving `orders` as keras_parity/alignment.py makes them serve."""
+    data = keras_data.make_train_data(spec, images, labels)
+    if orders is not None:
+        data["x"].orders = orders
+    return data
+
+
+def torch_aligned(spec, images, labels, orders=None):
+    """The training loader, serving `orders` as torch_parity/alignment.py makes it serve."""
+    loader = torch_data.make_train_data(spec, images, labels)
+    if orders is not None:
+        loader.batch_sampler.sampler = EpochOrders(orders)
+    return loader
+
+
 def keras_train_batches(spec, images, labels, orders=None):
-    return KerasBatches(spec, keras_data.make_train_data(spec, images, labels, orders), True)
+    return KerasBatches(spec, keras_aligned(spec, images, labels, orders), True)
 
 
 def fit_labels(data: dict, epochs: int, initial_epoch: int = 0) -> list[list[list[int]]]:
@@ -163,9 +180,9 @@ def test_aligned_order_is_the_shared_permutation_on_both_sides():
     n = 200
     x, ids = np.zeros((n, 28, 28), np.uint8), np.arange(n)
     orders = epoch_orders(n, 2, seed=5)
-    loader = torch_data.make_train_data(spec, x, ids, orders)
+    loader = torch_aligned(spec, x, ids, orders)
     assert [labels_seen(loader) for _ in range(2)] == orders.tolist()
-    keras_epochs = fit_labels(keras_data.make_train_data(spec, x, ids, orders), epochs=2)
+    keras_epochs = fit_labels(keras_aligned(spec, x, ids, orders), epochs=2)
     assert [sum(epoch, []) for epoch in keras_epochs] == orders.tolist()
     assert [len(batch) for batch in keras_epochs[0]] == [64, 64, 64, 8]
 
@@ -186,7 +203,7 @@ def test_no_augmentation_on_validation_or_test(splits, spec):
 def test_training_data_is_augmented_afresh_each_epoch(splits):
     spec = load_spec(["train.batch_size=256"])
     orders = np.stack([np.arange(256), np.arange(256)])
-    for make in (torch_data.make_train_data, keras_train_batches):
+    for make in (torch_aligned, keras_train_batches):
         data = make(spec, splits.x_val[:256], splits.y_val[:256], orders)
         first, second = [np.asarray(next(iter(data))[0]) for _ in range(2)]
         plain = reference(splits.x_val[:256], spec).reshape(first.shape)

@@ -7,9 +7,11 @@ import torch
 from shared.align import initial_weights
 from shared.spec import load_spec
 from torch_impl import model as torch_model
+from torch_parity import alignment as torch_alignment
 
 keras = pytest.importorskip("keras")  # on any backend: KERAS_BACKEND
 from keras_impl import model as keras_model  # noqa: E402
+from keras_parity import alignment as keras_alignment  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ def glorot_limit(kernel):
 def test_glorot_uniform_kernels_and_zero_biases_on_both_sides(spec):
     torch.manual_seed(0)
     torch_params = []
-    for layer in torch_model.build_model(spec).linears():
+    for layer in torch_alignment.linear_layers(torch_model.build_model(spec)):
         torch_params += [layer.weight.detach().numpy().T, layer.bias.detach().numpy()]
     keras_params = keras_model.build_model(spec).get_weights()
     for params in (torch_params, keras_params):
@@ -60,8 +62,8 @@ def test_glorot_uniform_kernels_and_zero_biases_on_both_sides(spec):
 def test_shared_initial_weights_give_the_same_logits(splits, spec):
     weights = initial_weights(spec, seed=3)
     t_model, k_model = torch_model.build_model(spec), keras_model.build_model(spec)
-    torch_model.load_initial_weights(t_model, weights)
-    keras_model.load_initial_weights(k_model, weights)
+    torch_alignment.load_initial_weights(t_model, weights)
+    keras_alignment.load_initial_weights(k_model, weights)
     x = (splits.x_test[:256].astype(np.float32) / 255 - spec.data.mean) / spec.data.std
     t_model.eval()
     with torch.no_grad():
@@ -95,7 +97,7 @@ def test_the_keras_model_preprocesses_and_augments_in_training_only(splits, spec
     model = keras_model.build_model(load_spec(["model.dropout=0"]))
     stages = [type(layer).__name__ for layer in model.get_layer("preprocessing").layers]
     assert stages == ["Rescaling", "RandomAffine", "Normalization"]
-    keras_model.load_initial_weights(model, initial_weights(spec, seed=3))
+    keras_alignment.load_initial_weights(model, initial_weights(spec, seed=3))
     kernels = [w for w in model.get_weights() if w.ndim == 2]
     assert [k.tobytes() for k in kernels] == [w.tobytes() for w in initial_weights(spec, 3)[::2]]
     images = splits.x_test[:64, ..., None]

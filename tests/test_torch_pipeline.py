@@ -13,9 +13,10 @@ from shared.align import epoch_orders
 from shared.settings import UNIFORM_PERMUTATION
 from shared.spec import SpecError, load_spec
 from torch_impl import augment, data, device
-from torch_impl.describe import describe_pipeline
 from torch_impl.model import build_model
-from torch_impl.train import make_loss, make_optimizer
+from torch_impl.train import Pipeline, make_loss, make_optimizer
+from torch_parity.alignment import EpochOrders
+from torch_parity.audit_rows import describe_pipeline
 
 CLASSIC = ["data.pipeline=classic", "data.workers=0"]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
@@ -118,6 +119,11 @@ def test_the_same_seed_draws_the_same_augmented_batches(splits):
     assert torch.equal(x1, x2) and torch.equal(y1, y2) and not torch.equal(x1, x3)
 
 
+def aligned(loader, orders):
+    loader.batch_sampler.sampler = EpochOrders(orders)  # as torch_parity/alignment.py sets it
+    return loader
+
+
 @pytest.mark.parametrize("device_name", DEVICES)
 def test_both_pipelines_serve_the_same_batches_without_augmentation(splits, device_name):
     if device_name == "cuda" and not torch.cuda.is_available():
@@ -129,7 +135,7 @@ def test_both_pipelines_serve_the_same_batches_without_augmentation(splits, devi
     batched, classic = load_spec(off), load_spec([*off, *CLASSIC])
     for make in (
         lambda spec: data.make_eval_data(spec, x, y, on),
-        lambda spec: data.make_train_data(spec, x, y, orders, on),
+        lambda spec: aligned(data.make_train_data(spec, x, y, on), orders),
     ):
         fast, slow = make(batched), make(classic)
         assert isinstance(fast, data.BatchLoader) and isinstance(slow, torch.utils.data.DataLoader)
@@ -158,9 +164,8 @@ def test_the_batched_path_augments_on_the_training_device(splits, device_name):
 
 def describe(spec, train_loader, eval_loader) -> dict:
     model = build_model(spec)
-    rows = describe_pipeline(
-        spec, model, make_optimizer(model, spec), make_loss(), train_loader, eval_loader, "cpu"
-    )
+    pipeline = Pipeline(model, make_optimizer(model, spec), make_loss(), train_loader, eval_loader)
+    rows = describe_pipeline(spec, pipeline, "cpu")
     return {k: v["value"] for k, v in rows.items() if k.startswith(("data.", "augment.", "loop."))}
 
 

@@ -17,7 +17,7 @@ from torch_parity.audit_rows import describe_pipeline
 from torch_parity.lockstep import Lockstep
 
 
-class TorchSide:
+class InstrumentedSide:
     framework = "torch"
 
     def start(self, args, spec) -> str:
@@ -52,7 +52,7 @@ class TorchSide:
 
 
 def main(argv=None) -> int:
-    return instrumented_side.main(TorchSide(), argv)
+    return instrumented_side.main(InstrumentedSide(), argv)
 
 
 if __name__ == "__main__":
