@@ -55,7 +55,7 @@ def keras_side(splits, spec) -> dict:
     rows.append(described("after Flatten", keras.ops.convert_to_numpy(x)))
     logits = model(images, training=True)
     rows.append(described("logits", keras.ops.convert_to_numpy(logits)))
-    rows.append(described("loss", keras.ops.convert_to_numpy(make_loss(spec)(labels, logits))))
+    rows.append(described("loss", keras.ops.convert_to_numpy(make_loss()(labels, logits))))
     rows.append(
         described(
             "an evaluation batch", make_eval_data(spec, splits.x_val, splits.y_val)["x"][:128]

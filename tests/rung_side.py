@@ -41,16 +41,19 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
     if side == "keras":
         import keras
 
-        from keras_impl.lockstep_hooks import staged_step
-        from keras_impl.model import build_model, load_initial_weights
+        from keras_impl.model import build_model
         from keras_impl.train import make_loss, make_optimizer
+        from keras_parity.alignment import load_initial_weights
+        from keras_parity.lockstep import gradient_function
 
         keras.config.set_floatx(dtype)
         keras.config.set_dtype_policy(dtype)
         model = build_model(spec)
-        model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec))
+        model.compile(optimizer=make_optimizer(spec), loss=make_loss())
         load_initial_weights(model, weights)
-        _, logits, loss, grads = staged_step(model, make_loss(spec))(images[..., None], labels)
+        logits = model(images[..., None], training=True)  # no dropout, no augmentation
+        loss = make_loss()(labels, logits)
+        grads = gradient_function(model, make_loss())(images[..., None], labels)
         variables = model.trainable_variables
         for step in range(STEPS):
             model.optimizer.apply_gradients(zip(shared_gradients(weights, dtype, step), variables))
@@ -59,13 +62,12 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
         values = [keras.ops.convert_to_numpy(a) for a in arrays]
     else:
         from torch_impl.data import preprocess
-        from torch_impl.model import (
-            build_model,
-            gradients_in_keras_layout,
-            load_initial_weights,
-            parameters_in_keras_layout,
-        )
+        from torch_impl.model import build_model
         from torch_impl.train import make_loss, make_optimizer
+        from torch_parity.alignment import linear_layers, load_initial_weights
+
+        def keras_layout(pick):  # [kernel_0, bias_0, ...]: each weight transposed, as Keras's
+            return [t for m in linear_layers(model) for t in (pick(m.weight).T, pick(m.bias))]
 
         torch.set_num_threads(1)
         model = build_model(spec).to(getattr(torch, dtype))
@@ -76,13 +78,13 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
         logits = model(batch)
         loss = loss_fn(logits, torch.from_numpy(labels))
         loss.backward()
-        grads = [g.clone() for g in gradients_in_keras_layout(model)]
+        grads = [g.clone() for g in keras_layout(lambda t: t.grad)]
         for step in range(STEPS):
             given = shared_gradients(weights, dtype, step)
-            for view, grad in zip(gradients_in_keras_layout(model), given):
+            for view, grad in zip(keras_layout(lambda t: t.grad), given):
                 view.copy_(torch.from_numpy(grad))  # weight.grad.T for a kernel: a view
             optimizer.step()
-        arrays = [logits, loss, *grads, *parameters_in_keras_layout(model)]
+        arrays = [logits, loss, *grads, *keras_layout(lambda t: t)]
         values = [a.detach().numpy() for a in arrays]
     n = len(weights)
     np.savez(

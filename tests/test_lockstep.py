@@ -84,6 +84,7 @@ def test_float64_lockstep_agrees_at_every_step(float64_pair):
     assert check.passed and comparison.first is None, check.detail
     assert comparison.steps == 10 and comparison.worst < 1e-13
     assert set(comparison.largest) == {
+        "structure",
         "order",
         "batch",
         "logits",
