@@ -33,7 +33,7 @@ SMALL = ["--set", "data.train_subset=2000", "--epochs", "1", "--quiet", "--devic
 PROBE = """
 import json, sys
 import numpy as np
-from keras_impl import train  # first: it silences TensorFlow's start-up notices
+from keras_parity import side  # first: it silences TensorFlow's start-up notices
 import keras
 from keras_impl.augment import affine
 from keras_impl.data import make_train_data
@@ -42,7 +42,7 @@ from shared.spec import load_spec
 from shared.splits import load_splits
 
 out = sys.argv[1]
-assert train.main(["--audit", out + ".audit", "--audit-only", "--device", "cpu"]) == 0
+assert side.main(["--audit", out + ".audit", "--audit-only", "--device", "cpu"]) == 0
 spec = load_spec(["augment.enabled=false", "train.batch_size=64"])
 n, seen = 200, []
 
@@ -64,6 +64,10 @@ def fit_labels(data, epochs):
     model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=0)
     return [list(epoch) for epoch in seen]
 
+def aligned(data, orders):  # as keras_parity/alignment.py serves the shared order
+    data["x"].orders = orders
+    return data
+
 images, ids = np.zeros((n, 28, 28), np.uint8), np.arange(n)
 orders = epoch_orders(n, 2, seed=5)
 digits = load_splits(load_spec()).x_test[:16].astype("float32")[..., None] / 255
@@ -79,7 +83,7 @@ with open(out, "w") as file:
     json.dump({
         "audit": json.load(open(out + ".audit")),
         "shuffled": fit_labels(make_train_data(spec, images, ids), epochs=2),
-        "aligned": fit_labels(make_train_data(spec, images, ids, orders), epochs=2),
+        "aligned": fit_labels(aligned(make_train_data(spec, images, ids), orders), epochs=2),
         "orders": orders.tolist(),
         "warped": keras.ops.convert_to_numpy(warped).tolist(),
         "warped64": warped64.tolist(),

@@ -13,11 +13,13 @@ from torch_impl import train as torch_train
 from torch_impl.data import make_eval_data as torch_eval_data
 from torch_impl.evaluate import evaluate as torch_evaluate
 from torch_impl.model import build_model as torch_build
+from torch_parity import side as torch_side
 
 keras = pytest.importorskip("keras")
 from keras_impl import train as keras_train  # noqa: E402
 from keras_impl.data import make_eval_data as keras_eval_data  # noqa: E402
 from keras_impl.evaluate import evaluate as keras_evaluate  # noqa: E402
+from keras_parity import side as keras_side  # noqa: E402
 
 
 def keras_sees_a_gpu() -> bool:
@@ -36,12 +38,15 @@ def keras_sees_a_gpu() -> bool:
 
 SMALL = ["--set", "data.train_subset=3000", "--epochs", "1", "--quiet", "--device", "cpu"]
 MAINS = {"torch": torch_train.main, "keras": keras_train.main}
+# the sides with the parity instruments attached (--mode aligned, lockstep), as compare.py runs them
+INSTRUMENTED = {"torch": torch_side.main, "keras": keras_side.main}
 MODEL_FILE = {"torch": "mlp.pt", "keras": "mlp.keras"}
 
 
 def run(side, tmp_path, *extra, name="result.json"):
     out = tmp_path / name
-    code = MAINS[side]([*SMALL, "--out", str(out), *extra])
+    mains = INSTRUMENTED if "--mode" in extra else MAINS
+    code = mains[side]([*SMALL, "--out", str(out), *extra])
     return code, json.loads(out.read_text())
 
 
