@@ -6,9 +6,8 @@ other layer (and its weights) as it is: each Dropout for a `SharedMaskDropout` t
 the shared uniform number is at least the layer's OWN rate; the RandomAffine for a twin whose parameter
 seam (draw_params) reads the shared parameters; each preprocessing layer for a `Recorded` wrapper that
 keeps what it received and returned, inside fit's own training step. A `StepRecorder` metric keeps
-the labels, logits and loss fit trained on. The `Lockstep` callback sets the draws before each step;
-after it, it reads the records and computes the gradients of the batch fit served with the model's
-own layers and the parameters from before the update (fit keeps its gradients to itself).
+the labels, logits and loss fit trained on, and a twin of the optimizer the gradients it was handed.
+The `Lockstep` callback sets the draws before each step and reads the records after it.
 """
 
 from __future__ import annotations
@@ -128,48 +127,22 @@ class StepRecorder(keras.metrics.Metric):
         return ops.convert_to_tensor(self.loss)
 
 
-def gradient_function(model: keras.Model, loss_fn):
-    """A function (images, labels) -> gradients of the trainable variables, of one training forward
-    pass by the model's own layers. Keras has no backend-neutral gradient call: each backend's own,
-    as Keras's custom-training-loop guides do."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
+def recording_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """A twin of the compiled optimizer, of its class and config, that also keeps the gradients fit
+    hands it at each step (in optimizer variables, which every backend's step carries along)."""
 
-        @tf.function(reduce_retracing=True)  # eagerly, a step's ops cost 60 ms here; traced, 5
-        def step(images, labels):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(labels, model(images, training=True))
-            return tape.gradient(loss, model.trainable_variables)
+    class Recording(type(optimizer)):
+        def build(self, variables):
+            super().build(variables)
+            self.gradients = [self.add_variable_from_reference(v, "gradient") for v in variables]
 
-        return step
-    if backend == "jax":
-        import jax
+        def apply(self, grads, trainable_variables=None):
+            result = super().apply(grads, trainable_variables)
+            for variable, grad in zip(self.gradients, grads, strict=True):
+                variable.assign(grad)
+            return result
 
-        trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
-
-        @jax.jit  # eagerly, every op of every step is dispatched (and first compiled) on its own
-        def compute(trainable_values, non_trainable_values, images, labels):
-            def loss(values):
-                logits, _ = model.stateless_call(
-                    values, non_trainable_values, images, training=True
-                )
-                return loss_fn(labels, logits)
-
-            return jax.grad(loss)(trainable_values)
-
-        def step(images, labels):
-            values = [v.value for v in trainable], [v.value for v in non_trainable]
-            return compute(*values, images, labels)
-
-        return step
-    import torch
-
-    def step(images, labels):
-        loss = loss_fn(labels, model(images, training=True))
-        return torch.autograd.grad(loss, [v.value for v in model.trainable_variables])
-
-    return step
+    return Recording.from_config(optimizer.get_config())
 
 
 def instrumented_model(model: keras.Model, batch_size: int) -> keras.Model:
@@ -204,7 +177,7 @@ class Lockstep(keras.callbacks.Callback):
         model = instrumented_model(original, self.batch_size)
         self.recorder = StepRecorder(original.loss, self.batch_size, spec.data.num_classes)
         model.compile(
-            optimizer=original.optimizer,
+            optimizer=recording_optimizer(original.optimizer),
             loss=original.loss,
             metrics=["accuracy", self.recorder],
             steps_per_execution=1,  # the draws of each step are set before it
@@ -220,13 +193,12 @@ class Lockstep(keras.callbacks.Callback):
         self.affines = [layer for layer in inner if isinstance(layer, GivenAffine)]
         dense = [layer for layer in self.layers if isinstance(layer, keras.layers.Dense)]
         self.names = parameter_names(len(dense))
-        self.gradients = gradient_function(model, original.loss)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        model = self.model  # on JAX, reading the model brings fit's state back to the variables
+        self.model  # noqa: B018 (on JAX, reading the model brings fit's state back to the variables)
         start = batch * self.batch_size
         size = min(self.batch_size, self.n - start)
         for layer in self.affines:
@@ -236,7 +208,6 @@ class Lockstep(keras.callbacks.Callback):
             units = layer.numbers.shape[1]
             numbers = self.draws.uniforms(self.epoch, batch, index, (size, units))
             layer.numbers.assign(_padded(numbers, self.batch_size, layer.numbers.dtype))
-        self.before = [ops.convert_to_numpy(v.value) for v in model.trainable_variables]
 
     def on_train_batch_end(self, batch, logs=None):
         model = self.model  # on JAX: fit's state back in the variables
@@ -254,16 +225,10 @@ class Lockstep(keras.callbacks.Callback):
         stages["logits"] = fingerprint(ops.convert_to_numpy(self.recorder.logits)[:count])
         loss = float(ops.convert_to_numpy(self.recorder.loss))
         stages["loss"] = [loss, abs(loss)]
-        after = [ops.convert_to_numpy(v.value) for v in model.trainable_variables]
-        for variable, value in zip(model.trainable_variables, self.before):
-            variable.assign(value)
-        grads = self.gradients(ops.convert_to_tensor(served, model.compute_dtype), labels)
-        for variable, value in zip(model.trainable_variables, after):
-            variable.assign(value)
-        for name, grad in zip(self.names, grads, strict=True):
+        for name, grad in zip(self.names, model.optimizer.gradients, strict=True):
             stages[f"grad/{name}"] = fingerprint(ops.convert_to_numpy(grad))
-        for name, value in zip(self.names, after, strict=True):
-            stages[f"param/{name}"] = fingerprint(value)
+        for name, variable in zip(self.names, model.trainable_variables, strict=True):
+            stages[f"param/{name}"] = fingerprint(ops.convert_to_numpy(variable.value))
         digest = order_digest(served, labels)
         self.records.append(StepRecord(self.epoch + 1, len(self.records) + 1, digest, stages))
 

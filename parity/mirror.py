@@ -83,16 +83,15 @@ ONE_SIDED = {
     ),
     **{
         ("keras", "lockstep", name): (
-            "fit runs the training step inside, out of a callback's sight: twins of its layers and a "
-            "metric record the step, and the gradients are computed again from the served batch; "
-            "PyTorch's hooks see the loop's own"
+            "fit runs the training step inside, out of a callback's sight: twins of its layers, of "
+            "its optimizer and a metric record the step; PyTorch's hooks see the loop's own"
         )
         for name in (
             "SharedMaskDropout",
             "GivenAffine",
             "Recorded",
             "StepRecorder",
-            "gradient_function",
+            "recording_optimizer",
             "instrumented_model",
         )
     },

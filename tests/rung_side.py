@@ -44,7 +44,7 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
         from keras_impl.model import build_model
         from keras_impl.train import make_loss, make_optimizer
         from keras_parity.alignment import load_initial_weights
-        from keras_parity.lockstep import gradient_function
+        import tensorflow as tf
 
         keras.config.set_floatx(dtype)
         keras.config.set_dtype_policy(dtype)
@@ -53,7 +53,9 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
         load_initial_weights(model, weights)
         logits = model(images[..., None], training=True)  # no dropout, no augmentation
         loss = make_loss()(labels, logits)
-        grads = gradient_function(model, make_loss())(images[..., None], labels)
+        with tf.GradientTape() as tape:  # the TensorFlow backend's own gradient call
+            step_loss = make_loss()(labels, model(images[..., None], training=True))
+        grads = tape.gradient(step_loss, model.trainable_variables)
         variables = model.trainable_variables
         for step in range(STEPS):
             model.optimizer.apply_gradients(zip(shared_gradients(weights, dtype, step), variables))
