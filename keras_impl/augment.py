@@ -33,8 +33,7 @@ class RandomAffine(keras.layers.Layer):  # [augment-affine] one warp, drawn like
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.warp = affine
         if keras.backend.backend() == "tensorflow":
-            # TensorFlow's CPU gather kernel costs a third of a millisecond a call; compiled by XLA,
-            # the warp's four gathers and its arithmetic become one loop: 0.7 ms a batch, not 2.5.
+            # compiled by XLA, the warp's gathers and arithmetic become one loop (affine's docstring)
             tensorflow = importlib.import_module("tensorflow")
             self.warp = tensorflow.function(affine, jit_compile=True)
 

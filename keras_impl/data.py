@@ -35,10 +35,9 @@ def preprocess(spec: Spec, augment: bool) -> keras.Sequential:
 
 
 class EpochOrders(keras.utils.PyDataset):
-    """Epoch e serves the samples in orders[e], in batches, the last partial batch kept (torch_impl's
-    EpochOrders sampler does the same for a DataLoader). fit tells it the epoch through its set_epoch
-    callback, as a torch DistributedSampler is told: Keras also calls a PyDataset's on_epoch_begin and
-    on_epoch_end outside the epochs, so they cannot count them."""
+    """Epoch e serves the samples in orders[e], in batches, the last partial batch kept. fit tells it
+    the epoch through its set_epoch callback, as a torch DistributedSampler is told: Keras also calls a
+    PyDataset's on_epoch_begin and on_epoch_end outside the epochs, so they cannot count them."""
 
     def __init__(self, images, labels, orders: np.ndarray, batch_size: int, **kwargs):
         super().__init__(**kwargs)
@@ -66,7 +65,7 @@ def make_train_data(spec: Spec, images: np.ndarray, labels: np.ndarray) -> dict:
     """fit's data arguments: every sample once per epoch, in a fresh permutation each epoch drawn from
     the run's seed, the last partial batch kept; the model's RandomAffine augments them."""
     # [fit-shuffle] Not fit(x, y, shuffle=True): on the TensorFlow backend, once set_random_seed has
-        # fixed TensorFlow's seed, the tf.random.shuffle inside fit's tf.data pipeline starts over with
+    # fixed TensorFlow's seed, the tf.random.shuffle inside fit's tf.data pipeline starts over with
     # each epoch's iterator and repeats the first epoch's permutation. Drawn here, in numpy, the
     # order is the same on every backend.
     rng = np.random.default_rng(spec.train.seed)

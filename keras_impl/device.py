@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import keras
@@ -33,18 +34,13 @@ def describe(device: str) -> str:
         return "cpu"
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        import tensorflow as tf
-
+        tf = importlib.import_module("tensorflow")
         gpu = tf.config.list_physical_devices("GPU")[0]
         name = tf.config.experimental.get_device_details(gpu).get("device_name", "unknown")
     elif backend == "jax":
-        import jax
-
-        name = jax.devices("gpu")[0].device_kind
+        name = importlib.import_module("jax").devices("gpu")[0].device_kind
     else:
-        import torch
-
-        name = torch.cuda.get_device_name(0)
+        name = importlib.import_module("torch").cuda.get_device_name(0)
     return f"gpu ({name})"
 
 

@@ -13,9 +13,5 @@ def evaluate(model: keras.Model, data: dict, labels: np.ndarray, num_classes: in
     scores = model.evaluate(**data, verbose=0, return_dict=True)
     predicted = model.predict(data["x"], batch_size=data["batch_size"], verbose=0).argmax(axis=1)
     pairs = np.asarray(labels, dtype=np.int64) * num_classes + predicted
-    confusion = np.bincount(pairs, minlength=num_classes**2)
-    return (
-        float(scores["loss"]),
-        float(scores["accuracy"]),
-        confusion.reshape(num_classes, num_classes).tolist(),
-    )
+    confusion = np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
+    return float(scores["loss"]), float(scores["accuracy"]), confusion.tolist()

@@ -16,10 +16,11 @@ def build_model(spec: Spec) -> keras.Sequential:
     the PyTorch side bridges to. Preprocessing inside the model, as the Keras guides advise: it runs on
     the training device."""
     data, model = spec.data, spec.model
-    layers = [keras.Input((data.height, data.width, data.channels))]
-    # rescale -> augment (with training=True only) -> normalize
-    layers.append(preprocess(spec, augment=spec.augment.enabled))
-    layers.append(keras.layers.Flatten())  # (B, 28, 28, 1) -> (B, 784)
+    layers = [
+        keras.Input((data.height, data.width, data.channels)),
+        preprocess(spec, augment=spec.augment.enabled),  # rescale, augment (in training), normalize
+        keras.layers.Flatten(),  # (B, 28, 28, 1) -> (B, 784)
+    ]
     for units in model.hidden:
         layers += [
             keras.layers.Dense(units, activation=model.activation),

@@ -190,7 +190,9 @@ def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
 def _draw_rows(layer: RandomAffine) -> dict[str, dict]:
     """The ranges the live draw code covers in DRAWS draws, its seed generator restored after."""
     state = keras.ops.convert_to_numpy(layer.seed_generator.state.value)
-    angles, shifts, scales = (keras.ops.convert_to_numpy(x) for x in layer.draw_params(DRAWS, 28, 28))
+    angles, shifts, scales = (
+        keras.ops.convert_to_numpy(x) for x in layer.draw_params(DRAWS, 28, 28)
+    )
     layer.seed_generator.state.assign(state)
     read = f"measured: RandomAffine.draw_params, {DRAWS} draws"
     return {key: row(value, read) for key, value in drawn_ranges(angles, shifts, scales).items()}
@@ -205,7 +207,9 @@ def _measure_reported_loss(spec: Spec, loss) -> str:
     model.layers[0].set_weights([np.array([[0.0, 1.0]])])
     # eagerly: a compiled step would cost a trace (about half a second) for two batches
     model.compile(keras.optimizers.SGD(0.0), loss, metrics=["accuracy"], run_eagerly=True)
-    x = np.concatenate([np.asarray(b[0], dtype=keras.config.floatx()) for b in REPORTED_LOSS_BATCHES])
+    x = np.concatenate(
+        [np.asarray(b[0], dtype=keras.config.floatx()) for b in REPORTED_LOSS_BATCHES]
+    )
     y = np.concatenate([np.asarray(b[1], dtype=np.int64) for b in REPORTED_LOSS_BATCHES])
     sizes = [len(b[1]) for b in REPORTED_LOSS_BATCHES]
     losses = []

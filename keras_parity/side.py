@@ -3,12 +3,14 @@ compare.py runs it (shared/instrumented_side.py says what one run does)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import keras
+import numpy as np
 
-import keras_impl.train as pipeline_train
-from keras_impl.device import describe
+import keras_impl.pipeline as assembled
+from keras_impl.device import describe, select_device
 from keras_parity.ablation import apply_ablations
 from keras_parity.alignment import align
 from keras_parity.audit_rows import describe_pipeline
@@ -23,17 +25,17 @@ class InstrumentedSide:
     def start(self, args, spec) -> str:
         if args.save_model and not args.save_model.endswith(".keras"):
             cli.fail_usage(f"--save-model {args.save_model}: Keras's native format needs .keras")
-        float64 = bool(args.probe) or spec.train.dtype == "float64"
-        self.device = pipeline_train.start_side(args.device, float64)
+        self.device = cli.or_usage_error(select_device, args.device)
         return f"{describe(self.device)}, {keras.backend.backend()} backend"
 
     def new_result(self, spec, mode, align_seed):
-        device = describe(self.device)
-        versions = pipeline_train.versions()
+        device, backend = describe(self.device), keras.backend.backend()
+        modules = {"keras": keras, backend: importlib.import_module(backend), "numpy": np}
+        versions = {"keras_backend": backend, **cli.versions(**modules)}
         return new_result("keras", spec.to_dict(), mode, align_seed, versions, device)
 
     def build(self, spec, splits):
-        return pipeline_train.build_pipeline(spec, splits)
+        return assembled.build_pipeline(spec, splits)
 
     def ablate(self, pipeline, spec) -> None:
         apply_ablations(pipeline, spec)
@@ -48,7 +50,7 @@ class InstrumentedSide:
         return Lockstep(spec, seed, pipeline)
 
     def run(self, pipeline, spec, splits, result, quiet, stopwatch) -> None:
-        pipeline_train.run_pipeline(pipeline, spec, splits, result, quiet, stopwatch)
+        assembled.run_pipeline(pipeline, spec, splits, result, quiet, stopwatch)
 
     def save(self, pipeline, path: str) -> None:
         pipeline.model.save(path)

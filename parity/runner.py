@@ -29,7 +29,9 @@ from pathlib import Path
 from parity.startup_notices import StartupNotices
 from shared.exit_codes import EXIT_USAGE  # a side refused its arguments, spec or data
 
-ROOT = Path(__file__).resolve().parents[1]  # where shared/, the pipelines and their instruments live
+ROOT = (
+    Path(__file__).resolve().parents[1]
+)  # where shared/, the pipelines and their instruments live
 STOP_GRACE = 1.0  # seconds a side has to end on Ctrl-C before it is killed
 
 

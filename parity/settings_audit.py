@@ -58,7 +58,11 @@ ROWS = {
     ),
     "augment.fill": ("data", "fill outside the image", ("augment.enabled",)),
     "augment.parameters": ("data", "augmentation parameters", ("augment.enabled",)),
-    "augment.drawn_angle": ("data", "angles drawn (degrees)", ("augment.degrees", "augment.enabled")),
+    "augment.drawn_angle": (
+        "data",
+        "angles drawn (degrees)",
+        ("augment.degrees", "augment.enabled"),
+    ),
     "augment.drawn_shift": (
         "data",
         "shifts drawn (pixels)",

@@ -114,6 +114,11 @@ def load_inputs(args: argparse.Namespace) -> tuple[Spec, Splits]:
         fail_usage(str(err))
 
 
+def versions(**modules) -> dict[str, str]:
+    """{label: version} of the imported modules, as a result records them."""
+    return {label: module.__version__ for label, module in modules.items()}
+
+
 def or_usage_error(select_device, choice: str):
     """select_device(choice), or exit 2 with its DeviceError's message."""
     try:

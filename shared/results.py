@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -45,7 +46,9 @@ class StepRecord:
 
     epoch: int
     step: int  # counted from 1 over the whole run
-    order: str  # digest of the batch as served: its raw images and labels, in order (shared/draws.py)
+    order: (
+        str  # digest of the batch as served: its raw images and labels, in order (shared/draws.py)
+    )
     stages: dict[str, list[float]]
 
 
@@ -200,6 +203,23 @@ class Diverged(RuntimeError):
     def __init__(self, message: str, history: list[EpochRow] | None = None):
         super().__init__(message)
         self.history = history or []  # the epochs completed before it happened
+
+
+def record_run(result: Result, train, test, stopwatch) -> Result:
+    """Fill `result` from train() (the history) then test() ((loss, accuracy, confusion matrix)); a
+    diverged run keeps the epochs it finished and says why. Each phase's seconds go to stopwatch."""
+    start = time.perf_counter()
+    try:
+        result.history = train()
+        stopwatch.lap("training")
+        loss, accuracy, result.confusion_matrix = test()
+        result.test = Scores(loss, accuracy)
+        stopwatch.lap("evaluation")
+    except Diverged as err:
+        result.status, result.message, result.history = "diverged", str(err), err.history
+    result.total_seconds = time.perf_counter() - start
+    result.phases = stopwatch.phases
+    return result
 
 
 def check_divergence(loss: float, epoch: int, batches: int, train_spec) -> None:

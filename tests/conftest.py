@@ -64,7 +64,14 @@ def patched_copy():
     def make(tmp_path: Path, file: str, old: str, new: str) -> Path:
         root = tmp_path / "repo"
         ignore = shutil.ignore_patterns("__pycache__", "data")
-        for package in ("keras_impl", "torch_impl", "keras_parity", "torch_parity", "parity", "shared"):
+        for package in (
+            "keras_impl",
+            "torch_impl",
+            "keras_parity",
+            "torch_parity",
+            "parity",
+            "shared",
+        ):
             shutil.copytree(ROOT / package, root / package, ignore=ignore)
         (root / "shared" / "data").symlink_to(ROOT / "shared" / "data")
         shutil.copy(ROOT / "compare.py", root / "compare.py")

@@ -40,11 +40,11 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
     weights = initial_weights(spec, 0)
     if side == "keras":
         import keras
+        import tensorflow as tf
 
         from keras_impl.model import build_model
         from keras_impl.train import make_loss, make_optimizer
         from keras_parity.alignment import load_initial_weights
-        import tensorflow as tf
 
         keras.config.set_floatx(dtype)
         keras.config.set_dtype_policy(dtype)

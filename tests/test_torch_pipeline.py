@@ -14,7 +14,8 @@ from shared.settings import UNIFORM_PERMUTATION
 from shared.spec import SpecError, load_spec
 from torch_impl import augment, data, device
 from torch_impl.model import build_model
-from torch_impl.train import Pipeline, make_loss, make_optimizer
+from torch_impl.pipeline import Pipeline
+from torch_impl.train import make_loss, make_optimizer
 from torch_parity.alignment import EpochOrders
 from torch_parity.audit_rows import describe_pipeline
 
@@ -216,7 +217,7 @@ def test_float32_matmuls_are_full_float32_by_policy():
 
 @pytest.mark.slow
 def test_the_classic_pipeline_trains_with_dataloader_workers(tmp_path):
-    from torch_impl.train import main
+    from torch_impl.pipeline import main
 
     out = tmp_path / "classic.json"
     options = ["--set", "data.pipeline=classic", "--set", "data.workers=2"]

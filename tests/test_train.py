@@ -9,14 +9,14 @@ import torch
 from shared.results import Result, Scores, epoch_row, new_result
 from shared.spec import load_spec, spec_from_dict
 from shared.splits import load_splits
-from torch_impl import train as torch_train
+from torch_impl import pipeline as torch_train
 from torch_impl.data import make_eval_data as torch_eval_data
 from torch_impl.evaluate import evaluate as torch_evaluate
 from torch_impl.model import build_model as torch_build
 from torch_parity import side as torch_side
 
 keras = pytest.importorskip("keras")
-from keras_impl import train as keras_train  # noqa: E402
+from keras_impl import pipeline as keras_train  # noqa: E402
 from keras_impl.data import make_eval_data as keras_eval_data  # noqa: E402
 from keras_impl.evaluate import evaluate as keras_evaluate  # noqa: E402
 from keras_parity import side as keras_side  # noqa: E402

@@ -1,9 +1,6 @@
-"""Augmentation: one random affine warp per sample, torchvision's RandomAffine.
-
-The classic pipeline applies RandomAffine to one sample at a time. The batched pipeline (the default)
-applies BatchRandomAffine to a whole batch: the same settings, one draw per sample, one warp for all.
-Both warp on the grid torchvision's F.affine builds, so the same draws give the same images.
-"""
+"""Augmentation: one random affine warp per sample, torchvision's RandomAffine: per sample on the
+classic path; on the batched one, BatchRandomAffine, one draw per sample and one warp for the batch,
+on the grid F.affine builds (the same draws give the same images)."""
 
 from __future__ import annotations
 
@@ -63,14 +60,7 @@ class BatchRandomAffine(nn.Module):
         return affine(images, angles, translations, scales, interpolation, self.transform.fill)
 
 
-def affine(
-    images: torch.Tensor,
-    angles,
-    translations,
-    scales,
-    interpolation: str,
-    fill: float | None = None,
-) -> torch.Tensor:
+def affine(images: torch.Tensor, angles, translations, scales, interpolation: str, fill=None):
     """Warp a batch (B, C, H, W) with GIVEN per-sample parameters: angle (degrees, + = clockwise),
     translation (tx, ty) in pixels (+ = right, down), scale (> 1 = bigger). fill as F.affine's:
     None is plain zero padding. One grid_sample for the batch, bit-equal to F.affine per sample."""

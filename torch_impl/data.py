@@ -1,11 +1,7 @@
-"""Data loading and normalization, two ways (spec data.pipeline); the same batches for the same draws.
-
-batched (the default): the uint8 images stay one tensor on the training device; each step gathers a
-    batch in the sampler's order and preprocesses it as one batch, with one augmentation draw per sample.
-classic: the torchvision idiom, the one to learn first: a Dataset whose v2.Compose (ToDtype, RandomAffine,
-    Normalize) prepares one sample at a time, and a DataLoader whose worker processes batch them. On a
-    CPU the per-sample transforms take most of an epoch.
-"""
+"""Data loading and normalization, two ways (spec data.pipeline), the same batches for the same draws:
+batched (the default) gathers each batch from uint8 tensors on the training device and preprocesses
+it whole; classic, the torchvision idiom to learn first, is a Dataset whose v2.Compose prepares one
+sample at a time and a DataLoader whose workers batch them (on a CPU, most of an epoch)."""
 
 from __future__ import annotations
 
@@ -86,13 +82,7 @@ def num_workers(spec: Spec) -> int:
 
 
 def make_loader(
-    spec: Spec,
-    images: np.ndarray,
-    labels: np.ndarray,
-    sampler: Sampler,
-    augment: bool,
-    device: torch.device | None = None,
-    generator: torch.Generator | None = None,
+    spec: Spec, images, labels, sampler: Sampler, augment: bool, device=None, generator=None
 ):
     """Batches (images (B, 1, 28, 28) float32, labels (B,)) in the sampler's order, preprocessed: a
     DataLoader over a per-sample Dataset (classic), or a BatchLoader over tensors on the device."""

@@ -23,7 +23,9 @@ class MLP(nn.Module):
                 nn.Dropout(spec.model.dropout),
             ]
             fan_in = units
-        layers.append(nn.Linear(fan_in, spec.data.num_classes))  # logits: CrossEntropyLoss takes them
+        layers.append(
+            nn.Linear(fan_in, spec.data.num_classes)
+        )  # logits: CrossEntropyLoss takes them
         self.layers = nn.Sequential(*layers)
         self.apply(init_like_keras)
 
@@ -34,8 +36,9 @@ class MLP(nn.Module):
 def init_like_keras(module: nn.Module) -> None:
     """Keras's Dense initializers in place of torch's defaults (weights and biases U(+-1/sqrt(fan_in)))."""
     if isinstance(module, nn.Linear):
-        # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out)))
-        nn.init.xavier_uniform_(module.weight)  # [init-kernel] Keras's glorot_uniform
+        nn.init.xavier_uniform_(
+            module.weight
+        )  # [init-kernel] Keras's glorot_uniform, U(+-sqrt(6/(in+out)))
         nn.init.zeros_(module.bias)  # [init-bias] Keras's zeros
 
 

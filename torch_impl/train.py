@@ -5,30 +5,15 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torchvision
 from torch import nn
 from tqdm import tqdm
 
 from shared import cli
-from shared.results import (
-    Diverged,
-    EpochRow,
-    Result,
-    Scores,
-    check_divergence,
-    epoch_line,
-    epoch_row,
-    new_result,
-)
+from shared.results import Diverged, EpochRow, check_divergence, epoch_line, epoch_row
 from shared.spec import Spec
-from torch_impl.data import make_eval_data, make_train_data
-from torch_impl.device import describe, select_device
 from torch_impl.evaluate import evaluate
-from torch_impl.model import build_model
 
 
 def make_optimizer(model: nn.Module, spec: Spec) -> torch.optim.Adam:
@@ -94,30 +79,17 @@ def train_epoch(
     return total_loss / seen, correct / seen
 
 
-def train(
-    model,
-    optimizer,
-    loss_fn,
-    train_loader,
-    val_loader,
-    spec: Spec,
-    device,
-    quiet: bool = False,
-) -> list[EpochRow]:
-    """Train for spec.train.epochs; one history row per epoch, validated in eval mode after each.
-    Progress: a tqdm bar on a terminal; elsewhere (a log file, CI, compare.py) one line per epoch,
-    where the bar would write an update per batch."""
+def train(model, optimizer, loss_fn, train_loader, val_loader, spec, device, quiet=False):
+    """Train for spec.train.epochs; one history row (EpochRow) per epoch, validated in eval mode after
+    each. Progress: a tqdm bar on a terminal; elsewhere (a log file, CI) one line per epoch."""
     bar = not quiet and sys.stdout.isatty()
     history: list[EpochRow] = []
     for epoch in range(1, spec.train.epochs + 1):
         start = time.perf_counter()
+        title = f"Epoch {epoch}/{spec.train.epochs}"
+        images = len(train_loader.dataset)
         with tqdm(
-            total=len(train_loader.dataset),
-            desc=f"Epoch {epoch}/{spec.train.epochs}",
-            unit="img",
-            disable=not bar,
-            leave=True,
-            file=sys.stdout,
+            total=images, desc=title, unit="img", disable=not bar, file=sys.stdout
         ) as progress:
             try:
                 train_loss, train_accuracy = train_epoch(
@@ -127,13 +99,8 @@ def train(
                 err.history = history
                 raise
             val_loss, val_accuracy, _ = evaluate(model, val_loader, device)
-            seconds = time.perf_counter() - start
-            progress.set_postfix(
-                loss=f"{train_loss:.4f}",
-                acc=f"{train_accuracy:.4f}",
-                val_loss=f"{val_loss:.4f}",
-                val_acc=f"{val_accuracy:.4f}",
-            )
+            progress.set_postfix(val_loss=f"{val_loss:.4f}", val_acc=f"{val_accuracy:.4f}")
+        seconds = time.perf_counter() - start
         history.append(
             epoch_row(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds)
         )
@@ -142,79 +109,7 @@ def train(
     return history
 
 
-@dataclass
-class Pipeline:
-    """What a run trains with, as built from the spec."""
+if __name__ == "__main__":  # the whole pipeline, assembled in pipeline.py
+    from torch_impl.pipeline import main
 
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    loss_fn: nn.Module
-    train_loader: object
-    val_loader: object
-
-
-def build_pipeline(spec: Spec, splits, device: torch.device) -> Pipeline:
-    """The model, optimizer, loss and loaders of a run of `spec`, seeded by spec.train.seed."""
-    torch.manual_seed(spec.train.seed)  # the initial weights and dropout; the loaders seed the rest
-    model = build_model(spec).to(device, getattr(torch, spec.train.dtype))
-    return Pipeline(
-        model,
-        make_optimizer(model, spec),
-        make_loss(),
-        make_train_data(spec, splits.x_train, splits.y_train, device),
-        make_eval_data(spec, splits.x_val, splits.y_val, device),
-    )
-
-
-def run_pipeline(
-    pipeline: Pipeline, spec: Spec, splits, device, result: Result, quiet: bool, stopwatch
-) -> Result:
-    """Train the pipeline, then evaluate it on the test split, into `result`."""
-    p, start = pipeline, time.perf_counter()
-    try:
-        result.history = train(
-            p.model, p.optimizer, p.loss_fn, p.train_loader, p.val_loader, spec, device, quiet
-        )
-        stopwatch.lap("training")
-        test_loader = make_eval_data(spec, splits.x_test, splits.y_test, device)
-        test_loss, test_accuracy, confusion = evaluate(p.model, test_loader, device)
-        result.test, result.confusion_matrix = Scores(test_loss, test_accuracy), confusion
-        stopwatch.lap("evaluation")
-    except Diverged as err:
-        result.status, result.message, result.history = "diverged", str(err), err.history
-    result.total_seconds = time.perf_counter() - start
-    result.phases = stopwatch.phases
-    return result
-
-
-def start_side(device_choice: str) -> torch.device:
-    """The training device, or exit 2 saying why; on a CPU, one intra-op thread."""
-    device = cli.or_usage_error(select_device, device_choice)
-    if device.type == "cpu":
-        # One intra-op thread. Classic: the DataLoader workers want the cores. Batched, measured on 2
-        # cores: two threads ran an epoch in 1.0-1.1 s idle, one in 1.3 s; but while another process
-        # kept a core busy, two threads waited on each other, 3-17 s an epoch, and one took 1.2-1.6 s.
-        torch.set_num_threads(1)
-    return device
-
-
-def versions() -> dict[str, str]:
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
-
-
-def main(argv=None) -> int:
-    """Train one side on the spec and print its summary."""
-    stopwatch = cli.Stopwatch()
-    args = cli.side_parser("python -m torch_impl.train").parse_args(argv)
-    spec, splits = cli.load_inputs(args)
-    device = start_side(args.device)
-    print(f"torch: training on {describe(device)}", flush=True)
-    result = new_result("torch", spec.to_dict(), "independent", spec.train.seed, versions(), describe(device))
-    pipeline = build_pipeline(spec, splits, device)
-    stopwatch.lap("build")
-    run_pipeline(pipeline, spec, splits, device, result, args.quiet, stopwatch)
-    return cli.finish(result, args, lambda path: torch.save(pipeline.model.state_dict(), path))
-
-
-if __name__ == "__main__":
     sys.exit(cli.run_main("torch", main))

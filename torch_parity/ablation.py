@@ -38,7 +38,9 @@ def apply_ablations(pipeline, spec: Spec) -> None:
     generator = torch.Generator().manual_seed(spec.train.seed)
     with torch.no_grad():
         for layer in linear_layers(model):
-            if a.init_kernel:  # nn.Linear's default: kaiming_uniform_(a=sqrt(5)), U(+-1/sqrt(fan_in))
+            if (
+                a.init_kernel
+            ):  # nn.Linear's default: kaiming_uniform_(a=sqrt(5)), U(+-1/sqrt(fan_in))
                 nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
             if a.init_bias:
                 bound = 1 / math.sqrt(layer.in_features)
@@ -50,7 +52,9 @@ def apply_ablations(pipeline, spec: Spec) -> None:
         optimizer = pipeline.optimizer
         pipeline.optimizer = type(optimizer)(model.parameters(), **optimizer.defaults)
     if a.reported_loss:  # the loop reports its last batch's loss, not the epoch's mean
-        original = getattr(torch_impl.train.train_epoch, "__wrapped__", torch_impl.train.train_epoch)
+        original = getattr(
+            torch_impl.train.train_epoch, "__wrapped__", torch_impl.train.train_epoch
+        )
         torch_impl.train.train_epoch = last_batch_loss(original, pipeline)
     if a.flatten_order:  # a null control: channels last before Flatten (one channel: no change)
         for flatten in (m for m in model.modules() if isinstance(m, nn.Flatten)):

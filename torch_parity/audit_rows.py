@@ -225,7 +225,9 @@ def _draw_rows(transforms) -> dict[str, dict]:
             read = f"measured: RandomAffine.make_params, {DRAWS} draws"
         else:
             continue
-        return {key: row(value, read) for key, value in drawn_ranges(angles, shifts, scales).items()}
+        return {
+            key: row(value, read) for key, value in drawn_ranges(angles, shifts, scales).items()
+        }
     return {}
 
 
@@ -241,7 +243,8 @@ def _measure_loop(spec: Spec, loss_fn: nn.Module) -> tuple[str, bool]:
     model.weight.register_hook(lambda grad: at_backward.append(grad.clone()))
     optimizer.register_step_pre_hook(lambda *_: at_step.append(model.weight.grad.clone()))
     batches = [
-        (torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(y)) for x, y in REPORTED_LOSS_BATCHES
+        (torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(y))
+        for x, y in REPORTED_LOSS_BATCHES
     ]
     losses = [loss_fn(model(x), y).item() for x, y in batches]
     progress = tqdm(disable=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import torch
+import torchvision
 
-import torch_impl.train as pipeline_train
+import torch_impl.pipeline as assembled
 from shared import cli, instrumented_side
 from shared.results import new_result
-from torch_impl.device import describe
+from torch_impl.device import describe, select_device
 from torch_parity.ablation import apply_ablations
 from torch_parity.alignment import align
 from torch_parity.audit_rows import describe_pipeline
@@ -21,16 +23,16 @@ class InstrumentedSide:
     framework = "torch"
 
     def start(self, args, spec) -> str:
-        self.device = pipeline_train.start_side(args.device)
+        self.device = cli.or_usage_error(select_device, args.device)
         return describe(self.device)
 
     def new_result(self, spec, mode, align_seed):
         device = describe(self.device)
-        versions = pipeline_train.versions()
+        versions = cli.versions(torch=torch, torchvision=torchvision, numpy=np)
         return new_result("torch", spec.to_dict(), mode, align_seed, versions, device)
 
     def build(self, spec, splits):
-        return pipeline_train.build_pipeline(spec, splits, self.device)
+        return assembled.build_pipeline(spec, splits, self.device)
 
     def ablate(self, pipeline, spec) -> None:
         apply_ablations(pipeline, spec)
@@ -45,7 +47,7 @@ class InstrumentedSide:
         return Lockstep(spec, seed, pipeline, self.sampler)
 
     def run(self, pipeline, spec, splits, result, quiet, stopwatch) -> None:
-        pipeline_train.run_pipeline(pipeline, spec, splits, self.device, result, quiet, stopwatch)
+        assembled.run_pipeline(pipeline, spec, splits, self.device, result, quiet, stopwatch)
 
     def save(self, pipeline, path: str) -> None:
         torch.save(pipeline.model.state_dict(), path)
