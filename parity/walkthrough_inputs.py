@@ -147,6 +147,12 @@ def measured_cost(entry_id: str, ablations: dict) -> list[str]:
     else:
         lines.append("no curves: " + result.get("error", "a side did not finish")[-200:])
     lines.append(f"checks that fail: {failed_checks(result)}")
+    asked = result.get("audit", {}).get("asked", [])
+    if asked:
+        lines.append(
+            f"the audit marks {', '.join(asked)} as asked; the same change made in code, without "
+            "`--ablate`, differs there and fails the verdict"
+        )
     full = ablations.get("full", {}).get("ablations", {}).get(entry_id)
     if full:
         lines.append(

@@ -36,9 +36,8 @@ class MLP(nn.Module):
 def init_like_keras(module: nn.Module) -> None:
     """Keras's Dense initializers in place of torch's defaults (weights and biases U(+-1/sqrt(fan_in)))."""
     if isinstance(module, nn.Linear):
-        nn.init.xavier_uniform_(
-            module.weight
-        )  # [init-kernel] Keras's glorot_uniform, U(+-sqrt(6/(in+out)))
+        # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out)))
+        nn.init.xavier_uniform_(module.weight)  # [init-kernel] Keras's glorot_uniform
         nn.init.zeros_(module.bias)  # [init-bias] Keras's zeros
 
 
