@@ -142,7 +142,7 @@ PATCHES = {
     ),
     "a float64 model on one side": (
         "torch",
-        "torch_impl/train.py",
+        "torch_impl/pipeline.py",
         "model = build_model(spec).to(device, getattr(torch, spec.train.dtype))",
         "model = build_model(spec).to(device, torch.float64)",
         {"numerics.dtype"},
