@@ -77,7 +77,7 @@ def num_workers(spec: Spec) -> int:
     if spec.data.workers != "auto":
         return spec.data.workers
     # The per-sample transforms are most of an epoch's work, so one worker per core; the training step
-    # (one thread, see train.py) takes little. Measured on 2 cores: 2 workers 30% faster than none.
+    # (one thread, see pipeline.py) takes little. Measured on 2 cores: 2 workers 30% faster than none.
     return min(os.cpu_count() or 1, 8)
 
 

@@ -33,6 +33,8 @@ class Pipeline:
 
 def build_pipeline(spec: Spec, splits, device: torch.device) -> Pipeline:
     """The model, optimizer, loss and loaders of a run of `spec`, seeded by spec.train.seed."""
+    if spec.data.pipeline == "classic" and device.type == "cpu":
+        torch.set_num_threads(1)  # the DataLoader's worker processes want the cores
     torch.manual_seed(spec.train.seed)  # the initial weights and dropout; the loaders seed the rest
     model = build_model(spec).to(device, getattr(torch, spec.train.dtype))
     return Pipeline(
