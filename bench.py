@@ -4,7 +4,7 @@
     python bench.py --epochs 5 --repeats 2 --json bench.json
     python bench.py --device gpu --keras-backend jax  # on a GPU machine without TensorFlow
 
-What it measures. Each side runs as its own subprocess (`python -m <side>_parity.side --quiet --out ...`, launched by parity/runner.py),
+What it measures. Each side runs as its own subprocess (`python -m <side>_parity --quiet --out ...`, launched by parity/runner.py),
 one after the other, never at once, so that neither competes with the other for the cores; TensorFlow and
 torchvision must not share a process anyway, so this file imports neither. Each result's history gives
 the wall time of every epoch (training plus the validation pass). Epoch 1 is reported on its own and left

@@ -1,5 +1,5 @@
-"""How compare.py and bench.py launch a side: `python -m {side}_parity.side OPTIONS` (the side's pipeline
-with the parity instruments attached) in a process of its own (TensorFlow and torchvision must never share a process: importing TensorFlow first crashes it).
+"""How compare.py and bench.py launch a side: `python -m {side}_parity OPTIONS` (the side's pipeline
+with the parity instruments attached, {side}_parity/side.py) in a process of its own (TensorFlow and torchvision must never share a process: importing TensorFlow first crashes it).
 
 compare.py starts both sides at once: on a CPU the PyTorch side trains on one thread and the Keras
 side's step gains little from a second core, so together they take little longer than the slower one
@@ -61,7 +61,7 @@ def add_keras_backend_option(parser) -> None:
 
 
 def side_command(side: str, *options: str) -> list[str]:
-    return [sys.executable, "-m", f"{side}_parity.side", *options]
+    return [sys.executable, "-m", f"{side}_parity", *options]  # its side.py, started (__main__.py)
 
 
 def _side_env(sharing: int = 1) -> dict[str, str]:

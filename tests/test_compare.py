@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("untouched-quick-run")  # shares untouched_quick_run on one worker
 def test_quick_run_passes_and_writes_every_artefact(untouched_quick_run, tmp_path, compare_cli):
     out, done = untouched_quick_run
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -183,6 +184,7 @@ def test_probe_only_runs_alone(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("untouched-quick-run")  # shares untouched_quick_run on one worker
 def test_the_untouched_project_passes_with_another_seed(untouched_quick_run):
     out, done = untouched_quick_run  # seed 1
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -83,7 +83,7 @@ class Started:
 
 
 def side_processes(marker: str) -> list[int]:
-    """The pids of the side processes (`python -m {side}_parity.side`) whose command names `marker`."""
+    """The pids of the side processes (`python -m {side}_parity`) whose command names `marker`."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -92,7 +92,9 @@ def side_processes(marker: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if any(a.endswith("_parity.side") for a in argv) and any(marker in a for a in argv):
+        if any(a.endswith(("_parity", "_parity.side")) for a in argv) and any(
+            marker in a for a in argv
+        ):
             pids.append(int(entry.name))
     return pids
 

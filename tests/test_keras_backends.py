@@ -125,6 +125,7 @@ def test_a_small_run_on_each_backend_is_sane_and_names_its_backend(backend, tmp_
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
 def test_each_backend_describes_the_same_pipeline(backend, probes):
     rows = probes[backend]["audit"]
     assert rows["numerics.keras_backend"]["value"] == backend
@@ -141,6 +142,7 @@ def test_each_backend_describes_the_same_pipeline(backend, probes):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
 def test_fit_visits_every_sample_in_the_order_each_mode_asks_on_each_backend(backend, probes):
     probe = probes[backend]
     first, second = [sum(epoch, []) for epoch in probe["shuffled"]]
@@ -152,6 +154,7 @@ def test_fit_visits_every_sample_in_the_order_each_mode_asks_on_each_backend(bac
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
 def test_the_warp_is_the_same_on_each_backend(backend, probes):
     reference = np.array(next(iter(probes.values()))["warped"])
     warped = np.array(probes[backend]["warped"])
@@ -159,6 +162,7 @@ def test_the_warp_is_the_same_on_each_backend(backend, probes):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
 def test_the_warp_keeps_float64_on_each_backend(backend, probes):
     # off TensorFlow, Keras's ops.cos, ops.sin and ops.floor return float32 for float64
     reference = np.array(next(iter(probes.values()))["warped64"])
@@ -168,5 +172,6 @@ def test_the_warp_keeps_float64_on_each_backend(backend, probes):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
 def test_tensorflow_is_imported_only_on_its_own_backend(backend, probes):
     assert probes[backend]["tensorflow_imported"] == (backend == "tensorflow")

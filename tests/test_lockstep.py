@@ -67,6 +67,7 @@ def test_the_draws_follow_the_spec(spec):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
 def test_float64_lockstep_agrees_at_every_step(float64_pair):
     keras, torch = float64_pair["keras"], float64_pair["torch"]
     assert len(keras.steps) == len(torch.steps) == 10  # 600 = 4 x 128 + 88, two epochs
@@ -104,6 +105,7 @@ def test_float64_lockstep_agrees_at_every_step(float64_pair):
         (5, "grad/kernel_2", "step 5 (epoch 1): the gradient of kernel_2 differs"),
     ],
 )
+@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
 def test_the_first_differing_step_and_stage_are_named(float64_pair, step, stage, label):
     keras = copy.deepcopy(float64_pair["keras"])
     record = keras.steps[step - 1].stages[stage]
@@ -116,6 +118,7 @@ def test_the_first_differing_step_and_stage_are_named(float64_pair, step, stage,
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
 def test_a_different_sample_order_is_named_first(float64_pair):
     keras = copy.deepcopy(float64_pair["keras"])
     keras.steps[4].order = "00000000"
@@ -134,6 +137,7 @@ def test_a_fingerprint_sees_a_change_a_sum_would_not():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
 def test_the_classic_path_takes_the_same_draws(float64_pair, tmp_path):
     done = train(
         "torch",

@@ -143,6 +143,7 @@ def test_resume_needs_a_saved_run(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seeds-runs")  # shares equivalent_run on one worker
 def test_the_untouched_project_is_equivalent(equivalent_run):
     out, done = equivalent_run
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -173,6 +174,7 @@ def test_the_untouched_project_is_equivalent(equivalent_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seeds-runs")  # shares different_run on one worker
 def test_a_large_one_sided_change_is_shown_different(different_run):
     out, done = different_run
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
@@ -186,6 +188,7 @@ def test_a_large_one_sided_change_is_shown_different(different_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seeds-runs")  # shares equivalent_run on one worker
 def test_resume_trains_only_the_missing_and_the_damaged_seeds(
     equivalent_run, tmp_path, compare_cli
 ):
