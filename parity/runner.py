@@ -65,7 +65,8 @@ def side_command(side: str, *options: str) -> list[str]:
 
 
 def _side_env(sharing: int = 1) -> dict[str, str]:
-    """The environment of a side, one of `sharing` sides running at once on this machine."""
+    """The environment of a side, one of the `sharing` sides of one comparison (at once, or one after
+    the other with the same threads, so that each trains exactly as it would at once)."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}  # the packages importable from any working directory
     if sharing > 1:
@@ -180,7 +181,8 @@ def run_sides(
     if not at_once:
         runs = {}
         for side, options in sides.items():
-            running = _Running(side, options, stream=True, echo=echo)
+            # the same share of the cores as at once: a side's float sums depend on its threads
+            running = _Running(side, options, True, echo, sharing=len(sides))
             try:
                 runs[side] = running.finish(side)
             finally:  # an interrupt (Ctrl-C) or an error here ends the side
