@@ -43,16 +43,19 @@ def _write(variable, values) -> None:
 
 class SharedMaskDropout(keras.layers.Layer):
     """Dropout with the mask from `numbers` (B, units), set before each step: a unit is kept where its
-    number is >= the layer's rate, and scaled by 1 / (1 - rate), as Keras's Dropout scales."""
+    number is >= the layer's rate, and scaled by 1 / (1 - rate), as Keras's Dropout scales. It tells
+    `watch` the mode it is called in outside a training step (evaluation's, when fit traces it)."""
 
-    def __init__(self, rate: float, batch_size: int, **kwargs):
+    def __init__(self, rate: float, batch_size: int, watch=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate, self.batch_size = float(rate), batch_size
+        self.rate, self.batch_size, self.watch = float(rate), batch_size, watch
 
     def build(self, input_shape):
         self.numbers = _record_variable(self, (self.batch_size, input_shape[-1]), "numbers")
 
     def call(self, inputs, training=False):
+        if self.watch is not None and not self.watch.in_step:
+            self.watch.evaluation_modes.add("training" if training else "inference")
         if not training:
             return inputs
         numbers = ops.convert_to_tensor(self.numbers)[: ops.shape(inputs)[0]]
@@ -145,7 +148,7 @@ def recording_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimize
     return Recording.from_config(optimizer.get_config())
 
 
-def instrumented_model(model: keras.Model, batch_size: int) -> keras.Model:
+def instrumented_model(model: keras.Model, batch_size: int, watch=None) -> keras.Model:
     """A clone of `model` sharing its layers and weights, with the twins in place (module doc)."""
     preprocessing = [
         layer for outer in model.layers if outer.name == "preprocessing" for layer in outer.layers
@@ -154,7 +157,7 @@ def instrumented_model(model: keras.Model, batch_size: int) -> keras.Model:
 
     def twin(layer):
         if isinstance(layer, keras.layers.Dropout):
-            return SharedMaskDropout(layer.rate, batch_size, name=layer.name)
+            return SharedMaskDropout(layer.rate, batch_size, watch, name=layer.name)
         recorded = layer in preprocessing or layer is first
         if recorded and isinstance(layer, RandomAffine):
             config = {k: v for k, v in layer.get_config().items() if k != "dtype"}
@@ -173,8 +176,9 @@ class Lockstep(keras.callbacks.Callback):
         super().__init__()
         self.draws, self.batch_size = LockstepDraws(spec, seed), spec.train.batch_size
         self.records: list[StepRecord] = []
+        self.in_step, self.evaluation_modes = False, set()
         original = pipeline.model
-        model = instrumented_model(original, self.batch_size)
+        model = instrumented_model(original, self.batch_size, watch=self)
         self.recorder = StepRecorder(original.loss, self.batch_size, spec.data.num_classes)
         model.compile(
             optimizer=recording_optimizer(original.optimizer),
@@ -199,6 +203,7 @@ class Lockstep(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self.model  # noqa: B018 (on JAX, reading the model brings fit's state back to the variables)
+        self.in_step = True
         start = batch * self.batch_size
         size = min(self.batch_size, self.n - start)
         for layer in self.affines:
@@ -211,6 +216,7 @@ class Lockstep(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         model = self.model  # on JAX: fit's state back in the variables
+        self.in_step = False
         first = next(layer for layer in self.recorded if layer.keep_inputs)
         count = int(ops.convert_to_numpy(first.count))
         served = ops.convert_to_numpy(first.input_record)[:count]
@@ -234,8 +240,10 @@ class Lockstep(keras.callbacks.Callback):
 
     def structure(self) -> dict[str, str]:
         """What the instruments found of the model's structure, for the probe's comparison."""
-        # evaluate and predict call the model with training=False: inference mode
-        return {"dropout_layers": str(len(self.dropouts)), "evaluation_mode": "inference"}
+        # the modes the dropout layers were called in outside the training steps: when fit, evaluate
+        # and predict trace their steps (and when Keras builds the model, symbolically)
+        modes = " and ".join(sorted(self.evaluation_modes)) or "none"
+        return {"dropout_layers": str(len(self.dropouts)), "evaluation_mode": modes}
 
 
 def _padded(values: np.ndarray, rows: int, dtype) -> np.ndarray:
