@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 from parity import runner, settings_audit, step_comparison
@@ -103,6 +104,8 @@ def run(args: argparse.Namespace, argv: list[str] | None, progress: Progress) ->
         return audit_only(args, sets, out_dir, command)
     if args.probe_only:
         return probe_only(args, sets, spec, out_dir, command)
+    # the plots' library, imported while the sides train (about half a second of the run's end)
+    threading.Thread(target=_import_plotting, daemon=True).start()
     runs = runner.run_sides(
         {side: side_options(args, sets[side], out_dir / f"{side}.json") for side in SIDES},
         echo=True,
@@ -133,6 +136,13 @@ def run(args: argparse.Namespace, argv: list[str] | None, progress: Progress) ->
                 file=sys.stderr,
             )
     return judge(args, spec, sets, out_dir, command, results, crashed)
+
+
+def _import_plotting() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
 
 
 def _named(sets: dict[str, list[str]]) -> dict[str, list[str]]:
