@@ -35,7 +35,7 @@ def describe(side: str, root: Path, tmp_path: Path, *options: str) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def untouched(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("audit")
     return {side: describe(side, ROOT, tmp) for side in ("keras", "torch")}

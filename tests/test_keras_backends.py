@@ -102,7 +102,7 @@ def run(backend: str, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def probes(tmp_path_factory) -> dict[str, dict]:
     """The probe's findings per installed backend."""
     found = {}

@@ -39,7 +39,7 @@ def lockstep_pair(tmp: Path, *options: str) -> dict:
     return results
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def float64_pair(tmp_path_factory):
     """The probe's configuration, run as --mode lockstep: 600 images, 2 epochs, float64."""
     return lockstep_pair(tmp_path_factory.mktemp("lockstep64"), *PROBE)
@@ -176,10 +176,10 @@ def test_lockstep_refuses_what_it_cannot_share(tmp_path):
 
 @pytest.mark.slow
 def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
-    spec = load_spec(["data.train_subset=2560", "train.epochs=1"])
-    results = lockstep_pair(tmp_path, "--set", "data.train_subset=2560", "--epochs", "1")
+    spec = load_spec(["data.train_subset=1280", "train.epochs=1"])
+    results = lockstep_pair(tmp_path, "--set", "data.train_subset=1280", "--epochs", "1")
     comparison = compare_steps(results["keras"], results["torch"], spec)
-    assert len(results["keras"].steps) == 20
+    assert len(results["keras"].steps) == 10
     assert comparison.steps == spec.parity.lockstep.float32_steps == 7
     assert comparison.first is None, comparison.first
     assert 0 < comparison.worst <= spec.parity.lockstep.float32
@@ -187,7 +187,7 @@ def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
     slipped = tmp_path / "slipped.json"
     options = [
         "--set",
-        "data.train_subset=2560",
+        "data.train_subset=1280",
         "--epochs",
         "1",
         "--set",
@@ -259,7 +259,7 @@ def side_probe(side: str, root: Path, tmp: Path):
     return read_result(probe)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def untouched_probes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("probes")
     return {side: side_probe(side, ROOT, tmp) for side in ("keras", "torch")}

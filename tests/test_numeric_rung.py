@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 # both sides built and stepped in float32 and float64, in their own processes
-pytestmark = pytest.mark.slow
+# one worker computes the rung fixture (xdist_group)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("numeric-rung")]
 
 ROOT = Path(__file__).resolve().parents[1]
 # (logits, loss, gradients: relative to the largest; parameters: relative to the largest move)
@@ -26,7 +27,7 @@ TOLERANCES = {"float32": (1e-5, 1e-6, 1e-5, 3e-5), "float64": (1e-13, 1e-14, 1e-
 MOVE = 3e-3  # three Adam steps of lr 1e-3: no parameter moves further
 
 
-@pytest.fixture(scope="module", params=["float32", "float64"])
+@pytest.fixture(scope="session", params=["float32", "float64"])
 def rung(request, tmp_path_factory):
     dtype, tmp = request.param, tmp_path_factory.mktemp("rung")
     arrays = {}

@@ -40,14 +40,14 @@ SMALL = [
 FILES = [f"{side}-seed{seed}.json" for seed in range(K) for side in ("keras", "torch")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def equivalent_run(tmp_path_factory, compare_cli):
     out = tmp_path_factory.mktemp("seeds") / "same"
     done = compare_cli("--seeds", str(K), *SMALL, "--out", str(out))
     return out, done
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def different_run(tmp_path_factory, compare_cli):
     out = tmp_path_factory.mktemp("seeds") / "different"
     done = compare_cli("--seeds", str(K), *SMALL, "--torch-set", "train.lr=1e-5", "--out", str(out))
