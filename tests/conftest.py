@@ -7,6 +7,7 @@ already loaded when a Keras test imports TensorFlow. (compare.py runs each side 
 """
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,26 @@ import torchvision  # noqa: E402,F401
 
 from shared.spec import load_spec  # noqa: E402
 from shared.splits import load_splits  # noqa: E402
+
+
+def once(tmp_path_factory, name: str, compute):
+    """compute(directory), run by one pytest-xdist worker of the session and read by the others (the
+    fixtures that train: each would otherwise run again on every worker whose tests ask for it).
+    What it returns must pickle; `directory` is the same for every worker."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this session
+    saved = root / f"{name}.pickle"
+    with FileLock(str(saved) + ".lock"):
+        if saved.exists():
+            return pickle.loads(saved.read_bytes())
+        directory = root / name
+        directory.mkdir(exist_ok=True)
+        value = compute(directory)
+        saved.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(scope="session")
@@ -88,5 +109,15 @@ def patched_copy():
 def untouched_quick_run(tmp_path_factory, compare_cli):
     """(run directory, the finished process) of one untouched `compare.py --quick --seed 1`, shared
     by the tests that only read it: a whole run is the suite's most expensive thing."""
-    out = tmp_path_factory.mktemp("untouched") / "run"
-    return out, compare_cli("--quick", "--seed", "1", "--out", str(out))
+
+    def compute(directory):
+        out = directory / "run"
+        return out, compare_cli("--quick", "--seed", "1", "--out", str(out))
+
+    return once(tmp_path_factory, "untouched-quick-run", compute)
+
+
+@pytest.fixture(scope="session")
+def computed_once(tmp_path_factory):
+    """once(), for the session fixtures of test files: computed_once(name, compute)."""
+    return lambda name, compute: once(tmp_path_factory, name, compute)

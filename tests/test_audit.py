@@ -36,9 +36,11 @@ def describe(side: str, root: Path, tmp_path: Path, *options: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def untouched(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("audit")
-    return {side: describe(side, ROOT, tmp) for side in ("keras", "torch")}
+def untouched(computed_once):
+    def compute(directory):
+        return {side: describe(side, ROOT, directory) for side in ("keras", "torch")}
+
+    return computed_once("audit-untouched", compute)
 
 
 def differing(untouched: dict, side: str, root: Path, tmp_path: Path) -> set[str]:

@@ -103,15 +103,19 @@ def run(backend: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def probes(tmp_path_factory) -> dict[str, dict]:
+def probes(computed_once) -> dict[str, dict]:
     """The probe's findings per installed backend."""
-    found = {}
-    for backend in ("tensorflow", "jax", "torch"):
-        if importlib.util.find_spec(backend) is not None:
-            out = tmp_path_factory.mktemp(backend) / "probe.json"
-            run(backend, "-c", PROBE, str(out))
-            found[backend] = json.loads(out.read_text())
-    return found
+
+    def compute(directory):
+        found = {}
+        for backend in ("tensorflow", "jax", "torch"):
+            if importlib.util.find_spec(backend) is not None:
+                out = directory / f"{backend}-probe.json"
+                run(backend, "-c", PROBE, str(out))
+                found[backend] = json.loads(out.read_text())
+        return found
+
+    return computed_once("keras-backend-probes", compute)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -40,9 +40,9 @@ def lockstep_pair(tmp: Path, *options: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def float64_pair(tmp_path_factory):
+def float64_pair(computed_once):
     """The probe's configuration, run as --mode lockstep: 600 images, 2 epochs, float64."""
-    return lockstep_pair(tmp_path_factory.mktemp("lockstep64"), *PROBE)
+    return computed_once("float64-pair", lambda directory: lockstep_pair(directory, *PROBE))
 
 
 def probe_spec():
@@ -260,9 +260,11 @@ def side_probe(side: str, root: Path, tmp: Path):
 
 
 @pytest.fixture(scope="session")
-def untouched_probes(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("probes")
-    return {side: side_probe(side, ROOT, tmp) for side in ("keras", "torch")}
+def untouched_probes(computed_once):
+    def compute(directory):
+        return {side: side_probe(side, ROOT, directory) for side in ("keras", "torch")}
+
+    return computed_once("untouched-probes", compute)
 
 
 @pytest.mark.slow

@@ -41,17 +41,22 @@ FILES = [f"{side}-seed{seed}.json" for seed in range(K) for side in ("keras", "t
 
 
 @pytest.fixture(scope="session")
-def equivalent_run(tmp_path_factory, compare_cli):
-    out = tmp_path_factory.mktemp("seeds") / "same"
-    done = compare_cli("--seeds", str(K), *SMALL, "--out", str(out))
-    return out, done
+def equivalent_run(computed_once, compare_cli):
+    def compute(directory):
+        out = directory / "same"
+        return out, compare_cli("--seeds", str(K), *SMALL, "--out", str(out))
+
+    return computed_once("seeds-equivalent", compute)
 
 
 @pytest.fixture(scope="session")
-def different_run(tmp_path_factory, compare_cli):
-    out = tmp_path_factory.mktemp("seeds") / "different"
-    done = compare_cli("--seeds", str(K), *SMALL, "--torch-set", "train.lr=1e-5", "--out", str(out))
-    return out, done
+def different_run(computed_once, compare_cli):
+    def compute(directory):
+        out = directory / "different"
+        lower = ["--torch-set", "train.lr=1e-5"]
+        return out, compare_cli("--seeds", str(K), *SMALL, *lower, "--out", str(out))
+
+    return computed_once("seeds-different", compute)
 
 
 # -- the two one-sided tests on hand-written numbers --------------------------------------------
