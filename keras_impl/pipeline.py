@@ -16,7 +16,7 @@ from keras_impl.evaluate import evaluate
 from keras_impl.model import build_model
 from keras_impl.train import make_loss, make_optimizer, train
 from shared import cli
-from shared.results import new_result, record_run
+from shared.results import Result, new_result, record_run
 from shared.spec import Spec
 
 
@@ -78,20 +78,30 @@ def run_pipeline(p: Pipeline, spec: Spec, splits, result, quiet: bool, stopwatch
     )
 
 
+def new_run_result(spec: Spec, device: str, mode="independent", align_seed=None) -> Result:
+    """The Result a run of `spec` fills, with the versions it ran on."""
+    backend = keras.backend.backend()
+    modules = {"keras": keras, backend: importlib.import_module(backend), "numpy": np}
+    versions = {"keras_backend": backend, **cli.versions(**modules)}
+    seed = spec.train.seed if align_seed is None else align_seed
+    return new_result("keras", spec.to_dict(), mode, seed, versions, describe(device))
+
+
+def check_model_path(path: str | None) -> None:
+    """Exit 2 unless --save-model names a .keras file, Keras's native format."""
+    if path and not path.endswith(".keras"):
+        cli.fail_usage(f"--save-model {path}: Keras's native format needs a .keras name")
+
+
 def main(argv=None) -> int:
     """Train one side on the spec and print its summary."""
     stopwatch = cli.Stopwatch()
     args = cli.side_parser("python -m keras_impl.train").parse_args(argv)
-    if args.save_model and not args.save_model.endswith(".keras"):
-        cli.fail_usage(f"--save-model {args.save_model}: Keras's native format needs a .keras name")
+    check_model_path(args.save_model)
     spec, splits = cli.load_inputs(args)
-    device, backend = cli.or_usage_error(select_device, args.device), keras.backend.backend()
-    print(f"keras: training on {describe(device)}, {backend} backend", flush=True)
-    modules = {"keras": keras, backend: importlib.import_module(backend), "numpy": np}
-    versions = {"keras_backend": backend, **cli.versions(**modules)}
-    result = new_result(
-        "keras", spec.to_dict(), "independent", spec.train.seed, versions, describe(device)
-    )
+    device = cli.or_usage_error(select_device, args.device)
+    print(f"keras: training on {describe(device)}, {keras.backend.backend()} backend", flush=True)
+    result = new_run_result(spec, device)
     pipeline = build_pipeline(spec, splits)
     run_pipeline(pipeline, spec, splits, result, args.quiet, stopwatch)
     return cli.finish(result, args, pipeline.model.save)

@@ -3,11 +3,9 @@ compare.py runs it (shared/instrumented_side.py says what one run does)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import keras
-import numpy as np
 
 import keras_impl.pipeline as assembled
 from keras_impl.device import describe, select_device
@@ -16,23 +14,18 @@ from keras_parity.alignment import align
 from keras_parity.audit_rows import describe_pipeline
 from keras_parity.lockstep import Lockstep
 from shared import cli, instrumented_side
-from shared.results import new_result
 
 
 class InstrumentedSide:
     framework = "keras"
 
     def start(self, args, spec) -> str:
-        if args.save_model and not args.save_model.endswith(".keras"):
-            cli.fail_usage(f"--save-model {args.save_model}: Keras's native format needs .keras")
+        assembled.check_model_path(args.save_model)
         self.device = cli.or_usage_error(select_device, args.device)
         return f"{describe(self.device)}, {keras.backend.backend()} backend"
 
     def new_result(self, spec, mode, align_seed):
-        device, backend = describe(self.device), keras.backend.backend()
-        modules = {"keras": keras, backend: importlib.import_module(backend), "numpy": np}
-        versions = {"keras_backend": backend, **cli.versions(**modules)}
-        return new_result("keras", spec.to_dict(), mode, align_seed, versions, device)
+        return assembled.new_run_result(spec, self.device, mode, align_seed)
 
     def build(self, spec, splits):
         return assembled.build_pipeline(spec, splits)

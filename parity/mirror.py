@@ -23,6 +23,9 @@ ONE_SIDED = {
         "TensorFlow with a fixed seed: a PyDataset serves each epoch's own permutation; a "
         "DataLoader's RandomSampler draws one per epoch itself"
     ),
+    ("keras", "pipeline", "check_model_path"): (
+        "Keras's model.save picks its format from the file name (.keras); torch.save writes any name"
+    ),
     ("keras", "augment", "RandomAffine"): (
         "torchvision ships RandomAffine; Keras has no one-warp layer (its Rotation, Translation and "
         "Zoom resample three times), so the pipeline writes one"

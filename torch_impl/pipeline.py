@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 
 from shared import cli
-from shared.results import new_result, record_run
+from shared.results import Result, new_result, record_run
 from shared.spec import Spec
 from torch_impl.data import make_eval_data, make_train_data
 from torch_impl.device import describe, select_device
@@ -60,6 +60,13 @@ def run_pipeline(p: Pipeline, spec: Spec, splits, device, result, quiet: bool, s
     )
 
 
+def new_run_result(spec: Spec, device, mode="independent", align_seed=None) -> Result:
+    """The Result a run of `spec` fills, with the versions it ran on."""
+    versions = cli.versions(torch=torch, torchvision=torchvision, numpy=np)
+    seed = spec.train.seed if align_seed is None else align_seed
+    return new_result("torch", spec.to_dict(), mode, seed, versions, describe(device))
+
+
 def main(argv=None) -> int:
     """Train one side on the spec and print its summary."""
     stopwatch = cli.Stopwatch()
@@ -67,10 +74,7 @@ def main(argv=None) -> int:
     spec, splits = cli.load_inputs(args)
     device = cli.or_usage_error(select_device, args.device)
     print(f"torch: training on {describe(device)}", flush=True)
-    versions = cli.versions(torch=torch, torchvision=torchvision, numpy=np)
-    result = new_result(
-        "torch", spec.to_dict(), "independent", spec.train.seed, versions, describe(device)
-    )
+    result = new_run_result(spec, device)
     pipeline = build_pipeline(spec, splits, device)
     run_pipeline(pipeline, spec, splits, device, result, args.quiet, stopwatch)
     return cli.finish(result, args, lambda path: torch.save(pipeline.model.state_dict(), path))

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 import torch
-import torchvision
 
 import torch_impl.pipeline as assembled
 from shared import cli, instrumented_side
-from shared.results import new_result
 from torch_impl.device import describe, select_device
 from torch_parity.ablation import apply_ablations
 from torch_parity.alignment import align
@@ -27,9 +24,7 @@ class InstrumentedSide:
         return describe(self.device)
 
     def new_result(self, spec, mode, align_seed):
-        device = describe(self.device)
-        versions = cli.versions(torch=torch, torchvision=torchvision, numpy=np)
-        return new_result("torch", spec.to_dict(), mode, align_seed, versions, device)
+        return assembled.new_run_result(spec, self.device, mode, align_seed)
 
     def build(self, spec, splits):
         return assembled.build_pipeline(spec, splits, self.device)
