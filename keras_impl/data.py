@@ -77,7 +77,7 @@ def make_train_data(spec: Spec, images: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def make_eval_data(spec: Spec, images: np.ndarray, labels: np.ndarray) -> dict:
-    """evaluate's data arguments: in order, never augmented (evaluate and predict call the model with
+    """evaluate's data arguments: in order, never augmented (evaluation runs the model with
     training=False, where RandomAffine passes images through)."""
     return {
         "x": images[..., None],

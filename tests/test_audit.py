@@ -222,11 +222,11 @@ def test_a_differing_row_fails_the_audit_and_the_verdict_and_is_named(
     done = compare_cli("--audit", "--out", str(tmp_path / "audit"), root=root)
     assert done.returncode == 1 and "AUDIT FAIL: 1 of" in done.stdout
     assert "(loss: label smoothing)" in done.stdout
-    quick = ["--quick", "--set", "data.train_subset=2000", "--epochs", "1"]
-    done = compare_cli(*quick, "--out", str(tmp_path / "run"), root=root)
+    # the verdict of a run (its audit and probe: --probe-only, which trains nothing) fails on it
+    done = compare_cli("--probe-only", "--out", str(tmp_path / "run"), root=root)
     assert done.returncode == 1, done.stdout[-3000:]
-    line = [text for text in done.stdout.splitlines() if text.startswith("PARITY FAIL")][0]
-    assert "first: audit: no setting differs (loss: label smoothing)" in line
+    line = [text for text in done.stdout.splitlines() if text.startswith("PROBE FAIL")][0]
+    assert "audit: no setting differs: loss: label smoothing" in line
     report = (tmp_path / "run" / "report.md").read_text()
     assert "| differs | loss: label smoothing | 0 | 0.1 |" in report
 
