@@ -49,20 +49,44 @@ def kind(entry) -> str:
     return "bridge"
 
 
-def measure(name: str | None, full: bool, workdir: Path) -> dict:
+def measure(name: str | None, full: bool, workdir: Path, mode: str = "aligned") -> dict:
     """One compare.py run with `--ablate name` (None: the untouched baseline), summarised."""
-    out = workdir / (name or "baseline")
-    command = ["compare.py", *([] if full else ["--quick"]), *(["--ablate", name] if name else [])]
+    out = workdir / f"{name or 'baseline'}-{mode}"
+    command = [
+        "compare.py",
+        *([] if full else ["--quick"]),
+        *([] if mode == "aligned" else ["--mode", mode]),
+        *(["--ablate", name] if name else []),
+    ]
+    entry, results = summarise(command, out)
+    keras, torch = results["keras"], results["torch"]
+    if keras and torch:
+        entry["curves"] = {
+            key: [
+                round(getattr(k, key) - getattr(t, key), 5)
+                for k, t in zip(keras.history, torch.history)
+            ]
+            for key in CURVES
+        }
+        entry["test_accuracy"] = {"keras": keras.test.accuracy, "torch": torch.test.accuracy}
+        entry["versions"] = {side: r.versions for side, r in results.items()}
+    return entry
+
+
+def summarise(command: list[str], out: Path) -> tuple[dict, dict]:
+    """Run `python COMMAND --out OUT` (compare.py and its arguments): its exit status, verdict,
+    failed checks, probe and audit findings, and each side's finished Result (None if none)."""
     start = time.monotonic()
     done = subprocess.run(
         [sys.executable, *command, "--out", str(out)], cwd=ROOT, capture_output=True, text=True
     )
     entry = {"command": " ".join(["python", *command]), "exit": done.returncode}
     entry["seconds"] = round(time.monotonic() - start, 1)
+    results = dict.fromkeys(SIDES)
     parity_file = out / "parity.json"
     if not parity_file.exists():
         entry["error"] = (done.stdout + done.stderr)[-1500:]
-        return entry
+        return entry, results
     parity = json.loads(parity_file.read_text())
     entry["verdict"] = parity["verdict"]
     entry["failed_checks"] = [c["name"] for c in parity["checks"] if not c["passed"]]
@@ -76,24 +100,32 @@ def measure(name: str | None, full: bool, workdir: Path) -> dict:
         status: [r["label"] for r in parity["audit"] if r["status"] == status]
         for status in ("asked", "differs")
     }
-    results = {}
     for side in SIDES:
         try:
-            results[side] = read_result(out / f"{side}.json")
+            result = read_result(out / f"{side}.json")
         except (OSError, ValueError):
-            results[side] = None
-    keras, torch = results["keras"], results["torch"]
-    if keras and torch and keras.ok and torch.ok:
-        entry["curves"] = {
-            key: [
-                round(getattr(k, key) - getattr(t, key), 5)
-                for k, t in zip(keras.history, torch.history)
-            ]
-            for key in CURVES
-        }
-        entry["test_accuracy"] = {"keras": keras.test.accuracy, "torch": torch.test.accuracy}
-        entry["versions"] = {side: r.versions for side, r in results.items()}
-    return entry
+            continue
+        results[side] = result if result.ok else None
+    return entry, results
+
+
+def provenance_run(command: str, written: Path) -> dict:
+    """Where a sweep's numbers come from: its command, commit (and whether the code had uncommitted
+    changes, the file it writes aside) and date."""
+    return {
+        "command": command,
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(
+            git(
+                "status", "--porcelain", "--untracked-files=no", "--", ".", f":!{relative(written)}"
+            )
+        ),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {platform.system()}, {os.cpu_count()} CPUs"
 
 
 def main(argv=None) -> int:
@@ -119,24 +151,19 @@ def main(argv=None) -> int:
         for name in names:
             entry = ABLATIONS[name]
             print(f"  {name} ({entry.side})...", end=" ", flush=True)
-            ablations[name] = {"side": entry.side, "kind": kind(entry)}
-            ablations[name].update(measure(name, args.full, workdir))
+            ablations[name] = {"side": entry.side, "kind": kind(entry), "mode": entry.mode}
+            ablations[name].update(measure(name, args.full, workdir, entry.mode))
+            if entry.mode != "aligned":  # and the untouched project in that mode, beside it
+                baseline = measure(None, args.full, workdir, entry.mode)
+                ablations[name]["baseline_curves"] = baseline.get("curves")
             print(ablations[name].get("verdict", "no verdict")[:100], flush=True)
         section["ablations"] = {n: ablations[n] for n in ABLATIONS if n in ablations}
-    run = {
-        "command": " ".join(["python -m parity.ablations", *(argv or sys.argv[1:])]),
-        "commit": git("rev-parse", "HEAD"),
-        # of the code: the file this writes (the other configuration's earlier sweep) does not count
-        "uncommitted_changes": bool(
-            git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{relative(path)}")
-        ),
-        "date": time.strftime("%Y-%m-%d"),
-        "ablations": names,
-    }
+    command = " ".join(["python -m parity.ablations", *(argv or sys.argv[1:])])
+    run = {**provenance_run(command, path), "ablations": names}
     earlier = section.get("provenance", {}).get("runs", []) if args.only else []
     section["provenance"] = {
         "runs": [*earlier, run],
-        "machine": f"{platform.machine()}, {platform.system()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "bridges": [b.id for b in BRIDGES],
         "versions": section["baseline"].pop("versions", {}),
     }

@@ -32,6 +32,9 @@ class Bridge:
     rows: tuple[str, ...]  # the audit rows it bridges (a row id, or a prefix of numbered rows)
     why: str  # what goes wrong without it
     side: str  # the side whose code --ablate changes
+    # the compare.py mode that isolates its ablation: aligned mode loads shared initial weights over
+    # an initializer, so the initializers' ablations are measured in independent mode
+    mode: str = "aligned"
 
     @property
     def switch(self) -> str:
@@ -48,6 +51,7 @@ class Slip:
     what: str
     rows: tuple[str, ...]  # the audit rows it changes
     control: bool = False  # a null control: must change no number
+    mode: str = "aligned"  # the compare.py mode it is measured in
 
     @property
     def switch(self) -> str:
@@ -111,7 +115,8 @@ BRIDGES = (
         "plain zero padding: a constant 0 fill on Keras, fill=None on torchvision",
         ("keras_impl/augment.py", "torch_impl/augment.py"),
         ("augment.fill",),
-        "reflected strokes appear at the border of shifted digits",
+        "off on PyTorch, RandomAffine blends its fill through a resampled mask and darkens the "
+        "pixels at a shifted digit's border (Keras's own default, reflect, would mirror strokes in)",
         "torch",
     ),
     Bridge(
@@ -124,6 +129,7 @@ BRIDGES = (
         ("model.kernel_init",),
         "PyTorch's default starts the first layer about 2x smaller: another starting point",
         "torch",
+        "independent",
     ),
     Bridge(
         "init-bias",
@@ -135,6 +141,7 @@ BRIDGES = (
         ("model.bias_init",),
         "random biases shift every unit at the start",
         "torch",
+        "independent",
     ),
     Bridge(
         "weight-layout",
@@ -144,7 +151,8 @@ BRIDGES = (
         "shared weights are transposed when torch loads them",
         ("torch_parity/alignment.py",),
         (),
-        "loading a kernel untransposed fails on shape, or (square layers) silently transposes",
+        "a kernel reshaped, not transposed, to (out, in) loads without an error and scrambles "
+        "every weight (the ablation); loaded as it is, it fails on shape unless the layer is square",
         "torch",
     ),
     Bridge(

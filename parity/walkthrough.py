@@ -5,9 +5,11 @@ the code, the bridge registry, the mirror check and committed measurement files.
     python -m parity.walkthrough --measure   # first measure dtypes, shapes and the warped digit again
                                              # (parity/stage_shapes.py, each side in its own process)
     python -m parity.ablations               # the measured ablations the cards quote
+    python -m parity.exercises               # the measured answers of the pages' "Try this"
 
-The prose (titles, introductions, which code each page shows) is docs/walkthrough-data/pages.toml;
-the HTML page's layout is parity/templates/walkthrough.html.j2; this module puts them together.
+The prose (titles, concepts, introductions, which code each page shows, the exercises) is
+docs/walkthrough-data/pages.toml; the HTML page's layout is parity/templates/walkthrough.html.j2;
+this module puts them together.
 
 tests/test_walkthrough.py regenerates the pages, training nothing, and fails when a committed page
 differs: a page cannot drift from the code it shows.
@@ -23,15 +25,19 @@ from pathlib import Path
 from parity import stage_shapes
 from parity.bridges import ABLATIONS, ROOT, Bridge, Slip
 from parity.walkthrough_inputs import (
+    AS_SHIPPED,
     DOCS,
+    EXERCISES,
     INDEX,
     MEASURED,
     PAGES,
     Page,
+    ProseError,
     bridging_lines,
     entries_for,
     failed_checks,
     find,
+    load_exercise_runs,
     load_measurements,
     measured_cost,
     one_sided_reason,
@@ -108,7 +114,9 @@ def card_markdown(entry: Bridge | Slip, tags: dict, ablations: dict) -> list[str
         out = [f"### `{entry.id}` ({kind})", "", entry.what[0].upper() + entry.what[1:] + "."]
     out += [
         "",
-        f"Measured with this {'bridge off' if isinstance(entry, Bridge) else 'change'} on the {SIDE_LABELS[entry.side]} side (`--ablate {entry.id}`, quick configuration, one seed):",
+        f"Measured with this {'bridge off' if isinstance(entry, Bridge) else 'change'} on the "
+        f"{SIDE_LABELS[entry.side]} side (`--ablate {entry.id}`, quick configuration, one seed, "
+        f"{entry.mode} mode):",
         "",
     ]
     out += [f"- {line}" for line in measured_cost(entry.id, ablations)]
@@ -119,11 +127,16 @@ def page_markdown(page: Page, stages: dict, ablations: dict, tags: dict) -> str:
     out = [
         f"# {page.title}",
         "",
-        f"[All stages](index.md) | answers: {page.topics}",
+        f"[All stages](index.md) | {page.topics}",
+        "",
+        "## The idea",
+        "",
+        page.concept,
+        "",
+        *shapes_markdown(page, stages),
+        "## The code, both sides",
         "",
         page.text,
-        "",
-        "## The code, both sides",
         "",
     ]
     for keras_ref, torch_ref in page.code:
@@ -136,7 +149,6 @@ def page_markdown(page: Page, stages: dict, ablations: dict, tags: dict) -> str:
             + code_markdown(torch_ref, "torch", 2)
             + [""]
         )
-    out += shapes_markdown(page, stages)
     if page.image:
         out += [f"![{page.alt}](../walkthrough-data/{page.image})", ""]
     cards = entries_for(page.stage)
@@ -144,7 +156,65 @@ def page_markdown(page: Page, stages: dict, ablations: dict, tags: dict) -> str:
         out += ["## The framework differences met here", ""]
         for entry in cards:
             out += card_markdown(entry, tags, ablations)
+    out += exercises_markdown(page)
     return "\n".join(out).rstrip() + "\n"
+
+
+def exercises_markdown(page: Page) -> list[str]:
+    """ "Try this": each exercise's question and commands, its measured answer folded under it."""
+    measured = load_exercise_runs()
+    runs = measured.get("runs", {})
+    out = ["## Try this", ""]
+    for n, exercise in enumerate(page.exercises, 1):
+        missing = [run for run in (AS_SHIPPED, *exercise.runs) if run not in runs]
+        if missing:
+            raise ProseError(
+                f"{page.slug}: exercise {n} asks for a run the sweep has not measured, "
+                f"{missing[0]!r}: python -m parity.exercises --only '{missing[0]}'"
+            )
+        out += [f"{n}. {exercise.question}", "", "   ```bash"]
+        out += [f"   python compare.py --quick {run}".rstrip() for run in exercise.runs]
+        out += ["   ```", "", "   <details><summary>What the sweep measured</summary>", ""]
+        out += [f"   {line}" if line else "" for line in answer_table(exercise, runs)]
+        out += ["", *[f"   {line}" if line else "" for line in exercise.answer.split("\n")]]
+        out += ["", "   </details>", ""]
+    provenance = measured["provenance"]
+    for run in provenance["runs"]:
+        dirty = " with uncommitted changes" if run["uncommitted_changes"] else ""
+        out.append(
+            f"Measured by `{run['command']}` at commit `{run['commit'][:12]}`{dirty} on "
+            f"{run['date']} ({provenance['machine']}); one seed each, `docs/walkthrough-data/"
+            f"{EXERCISES.name}` holds every number."
+        )
+    return out + [""]
+
+
+def answer_table(exercise, runs: dict) -> list[str]:
+    """Each run's test scores on both sides beside the quick configuration as shipped, and with
+    exercise.curves, each epoch's validation loss."""
+    out = [
+        "| run | Keras test accuracy | PyTorch test accuracy | Keras test loss | PyTorch test loss "
+        "| compare.py |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arguments in (AS_SHIPPED, *exercise.runs):
+        run = runs[arguments]
+        label = f"`{arguments}`" if arguments else "as shipped"
+        cells = [label]
+        for key, form in (("test_accuracy", "{:.2%}"), ("test_loss", "{:.4f}")):
+            cells += [form.format(run[side][key]) if side in run else "-" for side in SIDES]
+        verdict = run.get("verdict", run.get("error", "no verdict"))
+        cells.append(f"exit {run['exit']}: {verdict.split(':')[0]}")
+        out.append("| " + " | ".join(cells) + " |")
+    if exercise.curves:
+        for arguments in exercise.runs:
+            run = runs[arguments]
+            out += ["", f"Validation loss per epoch, `{arguments}`:", ""]
+            out += ["| epoch | Keras | PyTorch |", "|---|---|---|"]
+            epochs = zip(*(run[side]["epochs"] for side in SIDES))
+            for n, rows in enumerate(epochs, 1):
+                out.append(f"| {n} | " + " | ".join(f"{r['val_loss']:.4f}" for r in rows) + " |")
+    return out
 
 
 SWEEP_HEADING = "## What each difference costs: the ablation sweep"
@@ -255,6 +325,8 @@ def page_html(page: Page, stages: dict, ablations: dict, tags: dict) -> dict:
         "title": page.title,
         "topics": page.topics,
         "text_html": markdown_to_html(page.text),
+        "concept_html": markdown_to_html(page.concept),
+        "exercises_html": markdown_to_html("\n".join(exercises_markdown(page))),
         "pairs": pairs,
         "shapes": shapes,
         "image": image,

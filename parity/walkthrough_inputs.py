@@ -20,6 +20,18 @@ except ModuleNotFoundError:  # Python 3.10
 DOCS = ROOT / "docs"
 MEASURED = DOCS / "walkthrough-data"
 PROSE = MEASURED / "pages.toml"
+EXERCISES = MEASURED / "exercises.json"  # the exercises' runs, measured: python -m parity.exercises
+AS_SHIPPED = ""  # the run of `python compare.py --quick` itself, shown beside every exercise's
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One "Try this": a question, the runs that answer it, the answer told in words."""
+
+    question: str
+    runs: tuple[str, ...]  # each the arguments added to `python compare.py --quick`
+    answer: str
+    curves: bool = False  # also show each epoch's validation loss
 
 
 @dataclass(frozen=True)
@@ -28,14 +40,21 @@ class Page:
     title: str
     stage: str  # the registry's stage name: the cards of this page
     topics: str
-    text: str
+    concept: str  # the idea first, in the project's words
+    text: str  # how the two frameworks do it: the introduction to the code
     code: tuple[tuple[str | None, str | None], ...]  # ("file:Name" keras, "file:Name" torch)
     shapes: tuple[str, ...]  # words that select the measured stages shown
+    exercise: tuple[Exercise, ...]  # at least one
     image: str | None = None  # a picture in docs/walkthrough-data
     alt: str | None = None
 
+    @property
+    def exercises(self) -> tuple[Exercise, ...]:
+        return self.exercise
+
 
 PAGE_KEYS = {f.name for f in fields(Page)}
+EXERCISE_KEYS = {f.name for f in fields(Exercise)}
 CODE_ROWS = (
     {"keras"},
     {"torch"},
@@ -63,7 +82,24 @@ def _page(raw: dict, where: str) -> Page:
         code.append(
             (row["shared"], None) if "shared" in row else (row.get("keras"), row.get("torch"))
         )
-    return Page(**{**raw, "code": tuple(code), "shapes": tuple(raw["shapes"])})
+    exercises = []
+    for n, row in enumerate(raw["exercise"], 1):
+        if set(row) - EXERCISE_KEYS or {"question", "runs", "answer"} - set(row):
+            raise ProseError(
+                f"{where}: [[page.exercise]] {n} has keys {sorted(row)}; it needs question, runs "
+                f"and answer (and may have curves)"
+            )
+        exercises.append(Exercise(**{**row, "runs": tuple(row["runs"])}))
+    if not exercises:
+        raise ProseError(f"{where}: a page needs at least one [[page.exercise]]")
+    return Page(
+        **{
+            **raw,
+            "code": tuple(code),
+            "shapes": tuple(raw["shapes"]),
+            "exercise": tuple(exercises),
+        }
+    )
 
 
 def load_prose(path: Path = PROSE) -> tuple[tuple[Page, ...], dict, dict[str, str]]:
@@ -113,6 +149,11 @@ def tag_locations() -> dict[str, list[str]]:
     return found
 
 
+def load_exercise_runs(path: Path = EXERCISES) -> dict:
+    """The exercises' measured runs ({} before the first sweep)."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_measurements() -> tuple[dict, dict]:
     stages = json.loads((MEASURED / "stages.json").read_text())
     ablations = json.loads((DOCS / "ablations.json").read_text())
@@ -133,7 +174,8 @@ def measured_cost(entry_id: str, ablations: dict) -> list[str]:
     result = quick.get("ablations", {}).get(entry_id)
     if result is None:
         return ["not measured yet: run `python -m parity.ablations`"]
-    baseline = quick["baseline"].get("curves", {})
+    # an entry measured in another mode than aligned carries the untouched run of that mode
+    baseline = result.get("baseline_curves") or quick["baseline"].get("curves", {})
     lines = [f"`{result['command']}` exits {result['exit']}"]
     if probe := result.get("probe"):
         lines.append(f"the lockstep probe: {probe_finding(probe)}")
