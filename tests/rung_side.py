@@ -24,7 +24,13 @@ def shared_gradients(weights, dtype: str, step: int):
     return grads
 
 
-def main(side: str, dtype: str, out: str, *overrides: str) -> None:
+def main(side: str, out_dir: str, *dtypes: str) -> None:
+    """Each dtype's rung of `side`, written to OUT_DIR/SIDE-DTYPE.npz: one process per side."""
+    for dtype in dtypes:
+        rung(side, dtype, f"{out_dir}/{side}-{dtype}.npz")
+
+
+def rung(side: str, dtype: str, out: str) -> None:
     if side == "torch":
         import torch  # torch before anything that may import TensorFlow
 
@@ -32,9 +38,7 @@ def main(side: str, dtype: str, out: str, *overrides: str) -> None:
     from shared.spec import load_spec
     from shared.splits import load_splits
 
-    spec = load_spec(
-        ["augment.enabled=false", "model.dropout=0.0", f"train.dtype={dtype}", *overrides]
-    )
+    spec = load_spec(["augment.enabled=false", "model.dropout=0.0", f"train.dtype={dtype}"])
     splits = load_splits(spec)
     images, labels = splits.x_train[:128], splits.y_train[:128].astype(np.int64)
     weights = initial_weights(spec, 0)

@@ -24,21 +24,26 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("numeric-rung")]
 ROOT = Path(__file__).resolve().parents[1]
 # (logits, loss, gradients: relative to the largest; parameters: relative to the largest move)
 TOLERANCES = {"float32": (1e-5, 1e-6, 1e-5, 3e-5), "float64": (1e-13, 1e-14, 1e-13, 1e-12)}
+DTYPES = ("float32", "float64")
 MOVE = 3e-3  # three Adam steps of lr 1e-3: no parameter moves further
 
 
-@pytest.fixture(scope="session", params=["float32", "float64"])
-def rung(request, tmp_path_factory):
-    dtype, tmp = request.param, tmp_path_factory.mktemp("rung")
-    arrays = {}
+@pytest.fixture(scope="session")
+def rungs(tmp_path_factory):
+    """Each side's rung in both dtypes, one process per side."""
+    tmp = tmp_path_factory.mktemp("rung")
     for side in ("keras", "torch"):
-        out = tmp / f"{side}.npz"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, str(ROOT / "tests" / "rung_side.py"), side, dtype, str(out)]
+        cmd = [sys.executable, str(ROOT / "tests" / "rung_side.py"), side, str(tmp), *DTYPES]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        arrays[side] = dict(np.load(out))
-    return dtype, arrays["keras"], arrays["torch"]
+    return tmp
+
+
+@pytest.fixture(params=DTYPES)
+def rung(request, rungs):
+    dtype = request.param
+    return dtype, *(dict(np.load(rungs / f"{side}-{dtype}.npz")) for side in ("keras", "torch"))
 
 
 def largest_relative(keras, torch, keys):
