@@ -1,5 +1,5 @@
-"""The bridge registry (parity/bridges.py): code tags and registry agree both ways, and README's
-differences table is the registry's."""
+"""The bridge registry (parity/bridges.py): code tags and registry agree both ways, and the
+differences table of docs/differences.md is the registry's."""
 
 from pathlib import Path
 
@@ -22,6 +22,6 @@ def test_a_bridging_line_that_loses_its_tag_is_caught(tmp_path):
     assert "init-bias" not in code_tags(tmp_path)
 
 
-def test_readme_differences_table_is_the_registry():
-    readme = (Path(ROOT) / "README.md").read_text()
-    assert markdown_table() in readme
+def test_the_differences_page_table_is_the_registry():
+    page = (Path(ROOT) / "docs" / "differences.md").read_text()
+    assert markdown_table() in page
