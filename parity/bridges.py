@@ -2,12 +2,12 @@
 
 Each bridge is a default on which Keras and PyTorch differ and that this pipeline makes equal. The
 bridging lines carry the entry's id as a tag, `# [id] ...`, and a test checks that tags and registry
-agree both ways. The audit's bridged rows, README's differences table, `compare.py --ablate` and the
+agree both ways. The audit's bridged rows, docs/differences.md's table, `compare.py --ablate` and the
 walkthrough's cards come from here. Every bridge has a switch in spec.toml's [ablate] (its id with
 underscores) that turns it off on `side`; SLIPS are classic porting mistakes with switches of their
 own, and one null control that must not matter.
 
-    python -m parity.bridges         # the README's differences table, in Markdown
+    python -m parity.bridges         # docs/differences.md's table, in Markdown
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ def record_control(
 
 
 def table(doc: dict) -> str:
-    """The calibration as README.md shows it: per configuration and mode, the spreads (first and last
+    """The calibration as a table (docs/tolerances.md quotes it): per configuration and mode, the spreads (first and last
     epoch), the allowed margin and the held-out seeds' outcome."""
     lines = [
         "| run | mode | seeds | train loss | val loss | val accuracy | test accuracy | allowed | "
@@ -287,7 +287,9 @@ def main(argv=None) -> int:
         "--commit", help="with --control: the commit the run trained at (default: HEAD)"
     )
     parser.add_argument(
-        "--table", action="store_true", help="print the calibration as README.md shows it"
+        "--table",
+        action="store_true",
+        help="print the calibration as a table (docs/tolerances.md quotes it)",
     )
     args = parser.parse_args(argv)
     if args.table:

@@ -229,14 +229,3 @@ def test_a_differing_row_fails_the_audit_and_the_verdict_and_is_named(
     assert "audit: no setting differs: loss: label smoothing" in line
     report = (tmp_path / "run" / "report.md").read_text()
     assert "| differs | loss: label smoothing | 0 | 0.1 |" in report
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_the_audit_passes_on_the_other_keras_backends(backend, tmp_path, compare_cli):
-    pytest.importorskip(backend)
-    done = compare_cli("--audit", "--keras-backend", backend, "--out", str(tmp_path / "audit"))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    rows = {r["id"]: r for r in json.loads((tmp_path / "audit" / "audit.json").read_text())["rows"]}
-    assert rows["numerics.keras_backend"]["keras"] == backend
-    assert rows["numerics.keras_backend"]["status"] == "noted"

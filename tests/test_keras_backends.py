@@ -1,6 +1,7 @@
 """The Keras side on every Keras 3 backend (KERAS_BACKEND=tensorflow, jax or torch), each backend in
-processes of its own: a sane training run, the same pipeline described by its audit, fit's sample
-order, the same warp, and no TensorFlow where the backend is not TensorFlow."""
+a process of its own: a sane training run, the same pipeline described by its audit, which passes
+the audit against the PyTorch side, fit's sample order, the same warp, and no TensorFlow where the
+backend is not TensorFlow."""
 
 import importlib.util
 import json
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from parity.settings_audit import compare_files
 
 # every test runs the Keras side on each backend, in its own process
 pytestmark = pytest.mark.slow
@@ -43,6 +46,9 @@ from shared.splits import load_splits
 
 out = sys.argv[1]
 assert side.main(["--audit", out + ".audit", "--audit-only", "--device", "cpu"]) == 0
+# a small training run, as `python -m keras_impl.train SMALL --out OUT.run` makes it
+from keras_impl.pipeline import main as train
+assert train([*json.loads(sys.argv[2]), "--out", out + ".run"]) == 0
 spec = load_spec(["augment.enabled=false", "train.batch_size=64"])
 n, seen = 200, []
 
@@ -111,21 +117,39 @@ def probes(computed_once) -> dict[str, dict]:
         for backend in ("tensorflow", "jax", "torch"):
             if importlib.util.find_spec(backend) is not None:
                 out = directory / f"{backend}-probe.json"
-                run(backend, "-c", PROBE, str(out))
+                done = run(backend, "-c", PROBE, str(out), json.dumps(SMALL))
                 found[backend] = json.loads(out.read_text())
+                found[backend]["stdout"] = done.stdout
+                found[backend]["run"] = json.loads(Path(f"{out}.run").read_text())
+                found[backend]["audit_file"] = f"{out}.audit"
+        torch_audit = directory / "torch-audit.json"  # the PyTorch side's, to audit each against
+        run("torch", "-m", "torch_parity", "--audit", str(torch_audit), "--audit-only")
+        for backend in found.values():
+            backend["torch_audit_file"] = str(torch_audit)
         return found
 
     return computed_once("keras-backend-probes", compute)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_small_run_on_each_backend_is_sane_and_names_its_backend(backend, tmp_path):
-    done = run(backend, "-m", "keras_impl.train", *SMALL, "--out", str(tmp_path / "r.json"))
-    result = json.loads((tmp_path / "r.json").read_text())
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
+def test_a_small_run_on_each_backend_is_sane_and_names_its_backend(backend, probes):
+    result = probes[backend]["run"]
     assert result["status"] == "ok" and result["device"] == "cpu" and len(result["history"]) == 1
     assert result["test"]["accuracy"] > 0.7 and result["history"][0]["val_accuracy"] > 0.7
     assert result["versions"]["keras_backend"] == backend and backend in result["versions"]
-    assert f"{backend} backend" in done.stdout
+    assert f"{backend} backend" in probes[backend]["stdout"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
+def test_the_audit_passes_on_each_backend(backend, probes):
+    """compare.py's audit of the Keras side on this backend against the PyTorch side."""
+    paths = {"keras": probes[backend]["audit_file"], "torch": probes[backend]["torch_audit_file"]}
+    rows = {r.id: r for r in compare_files({side: Path(p) for side, p in paths.items()}, {})}
+    assert not [r.id for r in rows.values() if r.status == "differs"]
+    assert rows["numerics.keras_backend"].keras == backend
+    assert rows["numerics.keras_backend"].status == "noted"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
