@@ -84,9 +84,10 @@ class GivenAffine(RandomAffine):
 class Recorded(keras.layers.Layer):
     """A layer that keeps, in training, its output (and with `inputs`, its input) of the last step."""
 
-    def __init__(self, layer, batch_size: int, inputs: bool = False, **kwargs):
+    def __init__(self, layer, batch_size: int, inputs: bool = False, watch=None, **kwargs):
         super().__init__(name=f"recorded_{layer.name}", **kwargs)
         self.layer, self.batch_size, self.keep_inputs = layer, batch_size, inputs
+        self.watch = watch  # the first layer's: the mode of every call outside a training step
 
     def build(self, input_shape):
         self.layer.build(input_shape)
@@ -97,6 +98,8 @@ class Recorded(keras.layers.Layer):
             self.count = _record_variable(self, (), "count", dtype="int32")
 
     def call(self, inputs, training=False):
+        if self.watch is not None and not self.watch.in_step:
+            self.watch.evaluation_modes.add("training" if training else "inference")
         outputs = self.layer(inputs, training=training)
         if training:
             _write(self.output_record, outputs)
@@ -158,13 +161,13 @@ def instrumented_model(model: keras.Model, batch_size: int, watch=None) -> keras
     def twin(layer):
         if isinstance(layer, keras.layers.Dropout):
             return SharedMaskDropout(layer.rate, batch_size, watch, name=layer.name)
-        recorded = layer in preprocessing or layer is first
-        if recorded and isinstance(layer, RandomAffine):
+        is_first = layer is first
+        if not (layer in preprocessing or is_first):
+            return layer
+        if isinstance(layer, RandomAffine):
             config = {k: v for k, v in layer.get_config().items() if k != "dtype"}
-            return Recorded(GivenAffine(batch_size, **config), batch_size, inputs=layer is first)
-        if recorded:
-            return Recorded(layer, batch_size, inputs=layer is first)
-        return layer
+            layer = GivenAffine(batch_size, **config)
+        return Recorded(layer, batch_size, inputs=is_first, watch=watch if is_first else None)
 
     return keras.models.clone_model(model, clone_function=twin, recursive=True)
 

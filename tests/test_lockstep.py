@@ -175,6 +175,18 @@ def test_lockstep_refuses_what_it_cannot_share(tmp_path):
 
 
 @pytest.mark.slow
+def test_softmax_regression_agrees_at_every_step(tmp_path):
+    """No hidden layer, so no dropout layer: the instruments find the mode evaluation runs in from
+    the model itself (a Keras model without dropout once read as "none" here: a false failure)."""
+    options = ["--set", "data.train_subset=300", "--epochs", "1", "--dtype", "float64"]
+    results = lockstep_pair(tmp_path, *options, "--set", "model.hidden=[]")
+    spec = load_spec(["data.train_subset=300", "train.dtype=float64", "model.hidden=[]"])
+    assert results["keras"].structure == results["torch"].structure
+    assert results["keras"].structure["evaluation_mode"] == "inference"
+    assert compare_steps(results["keras"], results["torch"], spec).first is None
+
+
+@pytest.mark.slow
 def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
     spec = load_spec(["data.train_subset=1280", "train.epochs=1"])
     results = lockstep_pair(tmp_path, "--set", "data.train_subset=1280", "--epochs", "1")
