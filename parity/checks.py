@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from parity.tolerances import CURVES, Tolerances, tolerances
 from shared.results import SIDES, Result
-from shared.spec import Spec
+from shared.spec import Spec, load_spec
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class Check:
     # a calibrated check: the measured difference's calibrated spread, so that the report can say
     # how far inside its tolerance it is (measured / spread against tolerance / spread allowed)
     spread: float | None = None
+    # False for a curve check of a configuration its calibration was not made for (uncalibrated()):
+    # measured and shown, never failed
+    judged: bool = True
 
     @property
     def margin(self) -> float | None:
@@ -119,6 +122,44 @@ def parity_checks(
     return checks
 
 
+# spec keys that leave the seed-to-seed spread of the curves as calibrated: the verdict's own settings,
+# the probe's, the ablations (one-sided, judged against the calibrated configuration), the seed, and
+# how the torch side's batches are assembled (the same numbers on both data paths)
+SPREAD_NEUTRAL = ("parity.", "probe.", "ablate.", "train.seed", "train.max_loss", "data.workers",
+                  "data.pipeline")  # fmt: skip
+
+
+def uncalibrated(spec: Spec) -> list[str]:
+    """The settings (KEY=VALUE) on which `spec` differs from the configuration its calibration
+    (spec.parity.calibration) was made for: its curves part by another spread from seed to seed."""
+    calibrated = load_spec(quick=spec.parity.calibration == "quick").to_dict()
+    ours = spec.to_dict()
+    return [
+        f"{section}.{key}={_toml(value)}"
+        for section, values in ours.items()
+        for key, value in values.items()
+        if not f"{section}.{key}".startswith(SPREAD_NEUTRAL) and value != calibrated[section][key]
+    ]
+
+
+def _toml(value) -> str:
+    """A value as --set takes it: [512,256,128], true, 0.01."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(_toml, value)) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def unjudged(checks: list[Check], differing: list[str], config: str) -> list[Check]:
+    """The calibrated checks, shown and not judged: the calibration is of another configuration."""
+    why = (
+        f"not judged: the {config} calibration is of another configuration ({', '.join(differing)})"
+    )
+    return [
+        replace(c, passed=True, judged=False, detail=f"{why}; {c.detail}") if c.spread else c
+        for c in checks
+    ]
+
+
 def spreads_text(check: Check) -> str:
     """'2.1 of 5.3 spreads': how far inside (or past) its tolerance a calibrated check is."""
     return f"{check.margin:.1f} of {check.allowed:.1f} spreads"
@@ -126,6 +167,12 @@ def spreads_text(check: Check) -> str:
 
 def verdict(checks: list[Check], mode: str) -> str:
     failed = [c for c in checks if not c.passed]
+    shown = [c for c in checks if not c.judged]
+    if shown and not failed:
+        return (
+            f"PARITY PASS: all {len(checks) - len(shown)} judged checks pass ({mode} mode); "
+            f"{len(shown)} curve checks shown, {shown[0].detail.split('; ')[0]}"
+        )
     if not failed:
         calibrated = [c for c in checks if c.margin is not None]
         closest = max(calibrated, key=lambda c: c.margin, default=None)

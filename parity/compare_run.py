@@ -14,7 +14,7 @@ from pathlib import Path
 
 from parity import runner, settings_audit, step_comparison
 from parity.audit_and_probe import audit_only, probe_only
-from parity.checks import parity_checks, verdict
+from parity.checks import parity_checks, uncalibrated, unjudged, verdict
 from parity.compare_options import (
     command_line,
     parse_args,
@@ -165,8 +165,11 @@ def judge(args, spec, sets, out_dir: Path, command: str, results: dict, crashed:
         # a crashed side is named by its own check
         *([probe_check] if not crashed else []),
         *parity_checks(keras, torch, spec, args.mode),
-        *([step_comparison.lockstep_check(main_steps, "lockstep")] if main_steps else []),
     ]
+    if differing := uncalibrated(spec):
+        checks = unjudged(checks, differing, spec.parity.calibration)
+    if main_steps:
+        checks.append(step_comparison.lockstep_check(main_steps, "lockstep"))
     line = verdict(checks, args.mode)
     notes = [f"the {side} side crashed: no result" for side in crashed]
     if not args.one_at_a_time:

@@ -33,8 +33,12 @@ def terminal_summary(keras: Result | None, torch: Result | None, checks: list[Ch
         measured = (
             f"{number(c.measured)} (tolerance {number(c.tolerance)}{margin}) " if shown else ""
         )
-        rows.append(f"{'pass' if c.passed else 'FAIL'}  {c.name}: {measured}{c.detail}")
+        rows.append(f"{result_word(c)}  {c.name}: {measured}{c.detail}")
     return "\n".join(rows)
+
+
+def result_word(check: Check) -> str:
+    return "shown" if not check.judged else "pass" if check.passed else "FAIL"
 
 
 def number(value: float) -> str:
@@ -71,7 +75,7 @@ def checks_table(checks: list[Check]) -> str:
     ]
     for c in checks:
         measured = "-" if c.measured is None else number(c.measured)
-        result = "pass" if c.passed else "FAIL"
+        result = result_word(c)
         margin = "-" if c.margin is None else spreads_text(c).replace(" spreads", "")
         lines.append(
             f"| {c.name} | {measured} | {number(c.tolerance)} | {margin} | {result} | {c.detail} |"

@@ -490,3 +490,27 @@ def test_the_tails_are_measured_heavier_only_when_they_are():
     assert normal["values"] == heavy["values"] == 2 * 20 * 31
     assert normal["df"] >= 10 and heavy["df"] <= 6  # normal: 19, or 11 at its 95th percentile
     assert allowed_margin(heavy, 10) > 1.2 * allowed_margin(normal, 10)
+
+
+def test_curves_of_a_configuration_the_calibration_was_not_made_for_are_shown_not_judged():
+    """A run that changes what the curves' spread depends on (here the learning rate) is judged by
+    its audit, probe and floors; its curve checks are shown, never failed: their tolerances were
+    measured on another configuration."""
+    from parity.checks import Check, uncalibrated, unjudged, verdict
+
+    quick = ["data.train_subset=10000", "train.epochs=2", "parity.calibration=quick"]
+    assert uncalibrated(load_spec(quick=True)) == []
+    assert uncalibrated(load_spec(["train.seed=3", "ablate.adam_epsilon=true"], quick=True)) == []
+    assert uncalibrated(load_spec(["train.lr=0.01"], quick=True)) == ["train.lr=0.01"]
+    assert uncalibrated(load_spec(quick)) == []  # the quick configuration, named by hand
+    assert uncalibrated(load_spec(quick[:2])) == ["data.train_subset=10000", "train.epochs=2"]
+    assert uncalibrated(load_spec(["model.hidden=[]"])) == ["model.hidden=[]"]
+    curve = Check("training loss difference", 0.5, 0.1, False, "at epoch 1", spread=0.02)
+    floor = Check("keras test accuracy >= minimum", 0.95, 0.9, True, "", at_least=True)
+    checks = unjudged([floor, curve], ["train.lr=0.01"], "quick")
+    assert checks[0] == floor and checks[1].passed and not checks[1].judged
+    assert "not judged: the quick calibration is of another configuration" in checks[1].detail
+    line = verdict(checks, "aligned")
+    assert line.startswith("PARITY PASS: all 1 judged checks pass") and "train.lr=0.01" in line
+    failed = Check("keras test accuracy >= minimum", 0.5, 0.9, False, "", at_least=True)
+    assert verdict([failed, checks[1]], "aligned").startswith("PARITY FAIL: 1 of 2")
