@@ -17,9 +17,26 @@ import numpy as np
 
 from shared.results import SIDES
 
-# one digit, one set of parameters: the augmentation page shows both sides' warps of it
+# one digit and a few parameter sets inside spec.toml's [augment] ranges: the augmentation page
+# shows the digit and both sides' warps of it, each warp with the same parameters on both sides
 DIGIT = 0  # the first test image
-WARP = {"angle": 10.0, "tx": 1.0, "ty": -1.0, "scale": 1.1}
+WARPS = (
+    {"angle": 10.0, "tx": 1.0, "ty": -1.0, "scale": 1.1},
+    {"angle": -10.0, "tx": -1.0, "ty": 0.0, "scale": 0.9},
+    {"angle": 4.5, "tx": 0.0, "ty": 1.0, "scale": 1.05},
+    {"angle": -7.0, "tx": 1.0, "ty": 1.0, "scale": 0.95},
+)
+# the difference panels' fixed colour scale: +-1, the whole range of a [0, 1] pixel
+DIFFERENCE_SCALE = 1.0
+
+
+def warp_args() -> tuple[list[float], list[list[float]], list[float]]:
+    """(angles, translations, scales) of WARPS, as both sides' affine() take them."""
+    return (
+        [w["angle"] for w in WARPS],
+        [[w["tx"], w["ty"]] for w in WARPS],
+        [w["scale"] for w in WARPS],
+    )
 
 
 def described(name: str, value) -> dict:
@@ -40,6 +57,7 @@ def keras_side(splits, spec) -> dict:
     from keras_impl.model import build_model
     from keras_impl.train import make_loss
 
+    keras.utils.set_random_seed(0)  # as torch_side's manual_seed: the same figures on every run
     epochs = make_train_data(spec, splits.x_train, splits.y_train)["x"]
     images, labels = epochs[0]
     rows = [
@@ -62,10 +80,13 @@ def keras_side(splits, spec) -> dict:
         )
     )
     digit = splits.x_test[DIGIT : DIGIT + 1, ..., None].astype(np.float32) / 255
-    warped = augment.affine(
-        digit, [WARP["angle"]], [[WARP["tx"], WARP["ty"]]], [WARP["scale"]], "bilinear"
-    )
-    return {"stages": rows, "warped": keras.ops.convert_to_numpy(warped)[0, ..., 0].tolist()}
+    digits = np.repeat(digit, len(WARPS), axis=0)
+    warped = augment.affine(digits, *warp_args(), "bilinear")
+    return {
+        "stages": rows,
+        "digit": digit[0, ..., 0].tolist(),
+        "warped": keras.ops.convert_to_numpy(warped)[..., 0].tolist(),
+    }
 
 
 def torch_side(splits, spec) -> dict:
@@ -96,10 +117,12 @@ def torch_side(splits, spec) -> dict:
     images, _ = next(iter(make_eval_data(spec, splits.x_val, splits.y_val)))
     rows.append(described("an evaluation batch", images.numpy()))
     digit = torch.from_numpy(splits.x_test[DIGIT : DIGIT + 1, None].astype(np.float32) / 255)
-    warped = augment.affine(
-        digit, [WARP["angle"]], [[WARP["tx"], WARP["ty"]]], [WARP["scale"]], "bilinear"
-    )
-    return {"stages": rows, "warped": warped[0, 0].numpy().tolist()}
+    warped = augment.affine(digit.repeat(len(WARPS), 1, 1, 1), *warp_args(), "bilinear")
+    return {
+        "stages": rows,
+        "digit": digit[0, 0].numpy().tolist(),
+        "warped": warped[:, 0].numpy().tolist(),
+    }
 
 
 def measure(directory: Path) -> None:
@@ -117,34 +140,71 @@ def measure(directory: Path) -> None:
         out.unlink()
     picture(stages, directory / "augment.png")
     for side in SIDES:
-        del stages[side]["warped"]
+        del stages[side]["warped"], stages[side]["digit"]
     (directory / "stages.json").write_text(json.dumps(stages, indent=1) + "\n")
 
 
 def picture(stages: dict, path: Path) -> None:
+    """The augmentation picture: the original digit; each side's warps of it with the same WARPS;
+    and Keras - PyTorch on a fixed symmetric scale (+-DIFFERENCE_SCALE, the whole pixel range) with
+    its colour bar, so a difference of 1e-6 shows as the blank it nearly is."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keras, torch = (np.array(stages[side]["warped"]) for side in SIDES)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
-    panels = [
-        (keras, "Keras: keras_impl.augment.affine"),
-        (torch, "PyTorch: torch_impl.augment.affine"),
-        (np.abs(keras - torch), f"|difference|, largest {np.abs(keras - torch).max():.1e}"),
+    digit = np.array(stages["keras"]["digit"])
+    assert np.array_equal(digit, np.array(stages["torch"]["digit"])), "the sides read other digits"
+    difference = keras - torch
+    largest = float(np.abs(difference).max())
+    rows = [
+        (keras, "Keras\nkeras_impl.augment", "#b71c1c"),
+        (torch, "PyTorch\ntorch_impl.augment", "#1a47a8"),
+        (difference, "Keras \u2212 PyTorch", "#222222"),
     ]
-    for ax, (image, title) in zip(axes, panels):
-        ax.imshow(image, cmap="gray", vmin=0, vmax=1 if "differ" not in title else None)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    fig.suptitle(
-        f"test digit {DIGIT}: angle {WARP['angle']:g} deg, shift ({WARP['tx']:g}, {WARP['ty']:g}) px, "
-        f"scale {WARP['scale']:g}",
-        fontsize=10,
+    n = len(WARPS)
+    fig = plt.figure(figsize=(2.6 + 1.9 * n + 0.9, 6.9))
+    grid = fig.add_gridspec(
+        3, n + 3, width_ratios=[1.25, 0.3] + [1] * n + [0.12], wspace=0.12, hspace=0.32
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=80, metadata={"Software": None})
+    original = fig.add_subplot(grid[0:2, 0])
+    original.imshow(digit, cmap="gray", vmin=0, vmax=1)
+    original.set_title(f"original\n(test digit {DIGIT})", fontsize=11)
+    original.set_xticks([])
+    original.set_yticks([])
+    scale = DIFFERENCE_SCALE
+    for r, (images, label, colour) in enumerate(rows):
+        for c, warp in enumerate(WARPS):
+            ax = fig.add_subplot(grid[r, c + 2])
+            if r < 2:
+                shown = ax.imshow(images[c], cmap="gray", vmin=0, vmax=1)
+            else:
+                shown = ax.imshow(images[c], cmap="RdBu_r", vmin=-scale, vmax=scale)
+                ax.set_xlabel(f"largest {np.abs(images[c]).max():.1e}", fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(
+                    f"angle {warp['angle']:g}\u00b0\nshift ({warp['tx']:g}, {warp['ty']:g}) px"
+                    f"\nscale {warp['scale']:g}",
+                    fontsize=10,
+                )
+            if c == 0:
+                ax.set_ylabel(label, fontsize=10, color=colour, fontweight="bold")
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(1.5)
+    bar = fig.colorbar(shown, cax=fig.add_subplot(grid[2, n + 2]), ticks=[-scale, 0, scale])
+    bar.set_label("pixel difference\n(pixels are 0 to 1)", fontsize=9.5)
+    bar.ax.tick_params(labelsize=9)
+    fig.suptitle(
+        f"The same {n} warps on both sides; largest |Keras \u2212 PyTorch| = {largest:.1e} "
+        f"(colour scale fixed at \u00b1{scale:g})",
+        fontsize=12.5,
+    )
+    fig.subplots_adjust(left=0.03, right=0.93, top=0.86, bottom=0.05)
+    fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
 
 

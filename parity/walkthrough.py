@@ -161,7 +161,7 @@ def page_markdown(page: Page, stages: dict, ablations: dict, tags: dict) -> str:
 
 
 def exercises_markdown(page: Page) -> list[str]:
-    """ "Try this": each exercise's question and commands, its measured answer folded under it."""
+    """Try this: each exercise's question and commands, its measured answer folded under it."""
     measured = load_exercise_runs()
     runs = measured.get("runs", {})
     out = ["## Try this", ""]
@@ -209,11 +209,16 @@ def answer_table(exercise, runs: dict) -> list[str]:
     if exercise.curves:
         for arguments in exercise.runs:
             run = runs[arguments]
-            out += ["", f"Validation loss per epoch, `{arguments}`:", ""]
-            out += ["| epoch | Keras | PyTorch |", "|---|---|---|"]
+            out += ["", f"Loss per epoch, `{arguments}`:", ""]
+            out += [
+                "| epoch | Keras training | PyTorch training | Keras validation "
+                "| PyTorch validation |",
+                "|---|---|---|---|---|",
+            ]
             epochs = zip(*(run[side]["epochs"] for side in SIDES))
             for n, rows in enumerate(epochs, 1):
-                out.append(f"| {n} | " + " | ".join(f"{r['val_loss']:.4f}" for r in rows) + " |")
+                cells = [f"{r[key]:.4f}" for key in ("train_loss", "val_loss") for r in rows]
+                out.append(f"| {n} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -266,14 +271,51 @@ def index_markdown(ablations: dict) -> str:
 
 
 def highlighted(lines: list[str], first: int, marks: list[int]) -> str:
+    import re
+
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import PythonLexer
 
     formatter = HtmlFormatter(
-        linenos="inline", linenostart=first, hl_lines=[n - first + 1 for n in marks]
+        linenos="inline", linenostart=first, hl_lines=[n - first + 1 for n in marks], linespans="L"
     )
-    return highlight("\n".join(lines) + "\n", PythonLexer(), formatter)
+    code = highlight("\n".join(lines) + "\n", PythonLexer(), formatter)
+    # one block per source line (the template wraps long lines under their number), without ids
+    # that would repeat across the page's cuts
+    return re.sub(r'<span id="L-\d+">', '<span class="line">', code)
+
+
+def bridge_notes(lines: list[str], first: int) -> list[dict]:
+    """The bridging comments of a cut, shown whole under its code: each tagged line's comment with
+    the comment lines that continue it, and the code it stands beside, [{"first", "last", "code",
+    "html"}], each tag in it a link to its card."""
+    import html
+
+    from parity.bridges import TAG
+
+    notes, i = [], 0
+    while i < len(lines):
+        found = TAG.search(lines[i])
+        if not found:
+            i += 1
+            continue
+        start = i
+        code = lines[i][: found.start()].strip()
+        text = [lines[i][found.start() + 1 :]]
+        # a comment block goes on to its end, any tags inside it joining the note
+        while i + 1 < len(lines) and lines[i + 1].strip().startswith("#"):
+            if code and TAG.search(lines[i + 1]):
+                break  # after a code line, a tagged comment line is a note of its own
+            i += 1
+            text.append(lines[i].strip()[1:])
+        said = html.escape(" ".join(" ".join(text).split()), quote=False)
+        for tag in dict.fromkeys(t for line in lines[start : i + 1] for t in TAG.findall(line)):
+            link = f'<a class="tag" href="#card-{tag}">[{tag}]</a>'  # to the difference's card
+            said = said.replace(f"[{tag}]", link)
+        notes.append({"first": first + start, "last": first + i, "code": code, "html": said})
+        i += 1
+    return notes
 
 
 def markdown_to_html(text: str) -> str:
@@ -284,11 +326,17 @@ def markdown_to_html(text: str) -> str:
 
 def html_cell(ref: str | None, side: str) -> dict:
     if ref is None:
-        return {"side": side, "note": "no counterpart: see the other side's reason"}
+        return {
+            "side": side,
+            "label": SIDE_LABELS.get(side, side),
+            "note": "no counterpart: see the other side's reason",
+        }
     file, first, last, lines = find(ref)
     marks = [n for n, _ in bridging_lines(lines, first)]
     return {
         "side": side,
+        "label": SIDE_LABELS.get(side, "both sides"),
+        "notes": bridge_notes(lines, first),
         "title": ref.split(":")[1],
         "file": file,
         "first": first,
@@ -317,7 +365,15 @@ def page_html(page: Page, stages: dict, ablations: dict, tags: dict) -> dict:
     if page.image:
         image = base64.b64encode((MEASURED / page.image).read_bytes()).decode()
     cards = [
-        markdown_to_html("\n".join(card_markdown(e, tags, ablations)).replace("### ", "#### "))
+        {
+            "id": e.id,
+            # in the colour of the side whose code its ablation changes
+            "side": e.side if e.side in SIDES else "shared",
+            "label": f"--ablate changes the {SIDE_LABELS.get(e.side, e.side)} side",
+            "html": markdown_to_html(
+                "\n".join(card_markdown(e, tags, ablations)).replace("### ", "#### ")
+            ),
+        }
         for e in entries_for(page.stage)
     ]
     return {
