@@ -66,9 +66,6 @@ SUITE = {"python -m pytest", 'python -m pytest -m "not slow"', 'pip install -e "
 COMMAND_START = ("python ", "mnist-parity", "pip ")
 # Linked from README.md while they are being written (tools/notebooks.py makes them): a missing one is
 # an expected failure, shown as such, not a pass. Empty this set once both are committed.
-PENDING = {"docs/notebooks/keras.ipynb", "docs/notebooks/pytorch.ipynb"}
-
-
 def fenced_blocks(text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """(the lines outside fenced code blocks, [(each block's language, its lines)])."""
     prose, blocks, block = [], [], None
@@ -125,8 +122,6 @@ def test_every_relative_link_resolves(page):
         and not target.startswith("#")
         and not (page.parent / target.split("#")[0]).exists()
     ]
-    if missing and set(missing) <= PENDING:
-        pytest.xfail(f"not written yet: {missing}")
     assert not missing, f"{page.relative_to(ROOT)} links to missing files: {missing}"
 
 
