@@ -16,6 +16,7 @@ notices TensorFlow prints while it is imported, which no setting turns off, are 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -171,6 +172,25 @@ def stop(runs: list[_Running]) -> None:
             r.process.wait()
 
 
+@contextlib.contextmanager
+def _starting():
+    """Ctrl-C while sides start is taken once every side started is where `stop` finds it: between
+    a side's start and its registration, the KeyboardInterrupt would leave it running (its own
+    process group does not get the terminal's Ctrl-C), orphaned. Seen: a --seeds run interrupted
+    as its second seed started left one side behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def run_sides(
     sides: dict[str, list[str]], echo: bool = False, at_once: bool = True
 ) -> dict[str, SideRun]:
@@ -181,19 +201,22 @@ def run_sides(
     if not at_once:
         runs = {}
         for side, options in sides.items():
-            # the same share of the cores as at once: a side's float sums depend on its threads
-            running = _Running(side, options, True, echo, sharing=len(sides))
+            started: list[_Running] = []
             try:
-                runs[side] = running.finish(side)
+                with _starting():
+                    # the same share of the cores as at once: a side's float sums depend on its threads
+                    started.append(_Running(side, options, True, echo, sharing=len(sides)))
+                runs[side] = started[0].finish(side)
             finally:  # an interrupt (Ctrl-C) or an error here ends the side
-                stop([running])
+                stop(started)
             if runs[side].returncode == EXIT_USAGE:
                 break
         return runs
     running: dict[str, _Running] = {}
     try:
-        for n, (side, options) in enumerate(sides.items()):
-            running[side] = _Running(side, options, n == 0, echo, sharing=len(sides))
+        with _starting():
+            for n, (side, options) in enumerate(sides.items()):
+                running[side] = _Running(side, options, n == 0, echo, sharing=len(sides))
         while any(r.process.poll() is None for r in running.values()):
             if any(r.process.poll() == EXIT_USAGE for r in running.values()):
                 break
