@@ -64,6 +64,8 @@ RUN_BY = {
 # The suite's own commands: checked here against pyproject.toml (the marker, the extra), not run.
 SUITE = {"python -m pytest", 'python -m pytest -m "not slow"', 'pip install -e ".[test]"'}
 COMMAND_START = ("python ", "mnist-parity", "pip ")
+
+
 # Linked from README.md while they are being written (tools/notebooks.py makes them): a missing one is
 # an expected failure, shown as such, not a pass. Empty this set once both are committed.
 def fenced_blocks(text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
