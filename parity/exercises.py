@@ -29,7 +29,7 @@ def exercise_runs() -> list[str]:
     """Every run the pages ask for, in page order, the quick configuration as shipped first."""
     runs = [AS_SHIPPED]
     for page in load_prose()[0]:
-        for exercise in page.exercises:
+        for exercise in page.exercise:
             runs += [run for run in exercise.runs if run not in runs]
     return runs
 

@@ -165,7 +165,7 @@ def exercises_markdown(page: Page) -> list[str]:
     measured = load_exercise_runs()
     runs = measured.get("runs", {})
     out = ["## Try this", ""]
-    for n, exercise in enumerate(page.exercises, 1):
+    for n, exercise in enumerate(page.exercise, 1):
         missing = [run for run in (AS_SHIPPED, *exercise.runs) if run not in runs]
         if missing:
             raise ProseError(

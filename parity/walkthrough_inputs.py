@@ -5,6 +5,7 @@ stages.json, docs/ablations.json) told as sentences. parity/walkthrough.py rende
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -44,13 +45,9 @@ class Page:
     text: str  # how the two frameworks do it: the introduction to the code
     code: tuple[tuple[str | None, str | None], ...]  # ("file:Name" keras, "file:Name" torch)
     shapes: tuple[str, ...]  # words that select the measured stages shown
-    exercise: tuple[Exercise, ...]  # at least one
+    exercise: tuple[Exercise, ...]  # its [[page.exercise]] tables, at least one
     image: str | None = None  # a picture in docs/walkthrough-data
     alt: str | None = None
-
-    @property
-    def exercises(self) -> tuple[Exercise, ...]:
-        return self.exercise
 
 
 PAGE_KEYS = {f.name for f in fields(Page)}
@@ -149,8 +146,9 @@ def tag_locations() -> dict[str, list[str]]:
     return found
 
 
+@functools.cache
 def load_exercise_runs(path: Path = EXERCISES) -> dict:
-    """The exercises' measured runs ({} before the first sweep)."""
+    """The exercises' measured runs ({} before the first sweep), read once for every page."""
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -15,7 +15,7 @@ MEASURED = load_exercise_runs()
 EXERCISES = [
     pytest.param(exercise, id=f"{page.slug}-{n}")
     for page in PAGES
-    for n, exercise in enumerate(page.exercises, 1)
+    for n, exercise in enumerate(page.exercise, 1)
 ]
 
 
