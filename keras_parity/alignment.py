@@ -1,5 +1,5 @@
 """Aligned mode on the built Keras pipeline: the shared initial weights (shared/align.py) loaded into
-its Dense layers, and the shared sample order served by its EpochOrders."""
+its layers, and the shared sample order served by its EpochOrders."""
 
 from __future__ import annotations
 
@@ -19,11 +19,20 @@ def layers_of(model: keras.Model):
             yield layer
 
 
+WEIGHTED = (keras.layers.Conv2D, keras.layers.BatchNormalization, keras.layers.Dense)
+
+
+def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in layers_of(model) if isinstance(layer, WEIGHTED)]
+
+
 def load_initial_weights(model: keras.Model, weights: list[np.ndarray]) -> None:
-    """Load [kernel, bias, ...] given in Keras layout (fan_in, fan_out) into the Dense layers."""
-    dense_layers = [layer for layer in layers_of(model) if isinstance(layer, keras.layers.Dense)]
-    for layer, kernel, bias in zip(dense_layers, weights[::2], weights[1::2], strict=True):
-        layer.set_weights([kernel, bias])
+    """Load the arrays of shared.align.model_weights, in Keras layout, into the model's layers."""
+    arrays = iter(weights)
+    for layer in weighted_layers(model):
+        layer.set_weights([next(arrays) for _ in layer.weights])
+    if next(arrays, None) is not None:
+        raise ValueError("more shared weights than the model's layers hold")
 
 
 def align(pipeline, spec: Spec, splits, seed: int) -> None:

@@ -15,11 +15,17 @@ from shared.settings import (
     DRAWS,
     REPORTED_LOSS_BATCHES,
     UNIFORM_PERMUTATION,
+    VARIANCE_BATCH,
     bias_family,
+    convolution_text,
     drawn_ranges,
+    flatten_rows_text,
     kernel_family,
+    momentum_text,
+    padding_applied,
     reported_loss_kind,
     row,
+    running_variance_kind,
 )
 from shared.spec import Spec, spec_from_dict
 
@@ -31,6 +37,68 @@ XLA = {
     "jax": "the JAX backend always compiles the training step with XLA",
     "torch": "jit_compile='auto': eager on the torch backend, no torch.compile",
 }
+
+
+FLATTEN_READ = "measured: Flatten on an image holding each element's (h, w, c) index"
+
+
+def flatten_rows(flatten: keras.layers.Flatten, spec: Spec) -> str:
+    size = spec.flat_dim
+    features = np.asarray(flatten(np.arange(size, dtype="float32").reshape(1, *spec.feature_shape)))
+    return flatten_rows_text(features[0], np.arange(size))
+
+
+def convolution_rows(layer: keras.layers.Layer, spec: Spec, rows: dict) -> bool:
+    """The rows of a convolution block's layer (model.kind = "cnn"); False for any other layer."""
+    block = sum(1 for r in rows if r.startswith("model.conv_padding"))
+    if isinstance(layer, keras.layers.Conv2D):
+        kernel = keras.ops.convert_to_numpy(layer.kernel)  # (h, w, in, out)
+        height, width, channels_in, channels_out = kernel.shape
+        rows[f"model.conv{block + 1}"] = row(
+            convolution_text(height, channels_in, channels_out, layer.strides[0], layer.use_bias),
+            "Conv2D layer",
+        )
+        size = ([spec.data.height] + [s[0] for s in spec.block_shapes()])[block]
+        probe = keras.layers.Conv2D(
+            1,
+            layer.kernel_size,
+            layer.strides,
+            layer.padding,
+            use_bias=False,
+            kernel_initializer="ones",
+            dtype="float32",
+        )
+        ones = np.asarray(probe(np.ones((1, size, size, 1), "float32")))[0, :, :, 0]
+        rows[f"model.conv_padding{block + 1}"] = row(
+            padding_applied(ones, size, size),
+            f"measured: a Conv2D of this one's padding={layer.padding!r} and strides, all ones",
+        )
+        fans = height * width * channels_in, height * width * channels_out
+        rows[f"model.conv_init{block + 1}"] = row(
+            kernel_family(kernel, *fans), "measured on the built kernel (h, w, in, out)"
+        )
+    elif isinstance(layer, keras.layers.BatchNormalization):
+        rows[f"model.batchnorm_momentum{block}"] = row(
+            momentum_text(layer.momentum), "BatchNormalization.momentum"
+        )
+        rows[f"model.batchnorm_epsilon{block}"] = row(layer.epsilon, "BatchNormalization.epsilon")
+        fresh = type(layer).from_config({**layer.get_config(), "dtype": "float64"})
+        fresh(np.reshape(VARIANCE_BATCH, (2, 1, 1, 1)), training=True)
+        moving = float(keras.ops.convert_to_numpy(fresh.moving_variance)[0])
+        rows[f"model.batchnorm_variance{block}"] = row(
+            running_variance_kind(moving, layer.momentum),
+            "measured: a fresh BatchNormalization of this one's config, one training batch",
+        )
+    elif isinstance(layer, keras.layers.Activation):
+        rows[f"model.block_activation{block}"] = row(layer.activation.__name__, "Activation layer")
+    elif isinstance(layer, keras.layers.MaxPooling2D):
+        size, stride = layer.pool_size[0], layer.strides[0]
+        rows[f"model.pool{block}"] = row(
+            f"{size}x{size} max-pooling, stride {stride}", "MaxPooling2D layer"
+        )
+    else:
+        return False
+    return True
 
 
 def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
@@ -75,6 +143,9 @@ def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
             stages = layer.layers
         elif isinstance(layer, keras.layers.Flatten):
             rows["model.flatten"] = row("every axis after the batch axis", "Flatten layer")
+            rows["model.flatten_rows"] = row(flatten_rows(layer, spec), FLATTEN_READ)
+        elif convolution_rows(layer, spec, rows):
+            pass
         elif isinstance(layer, keras.layers.Dense):
             dense_count += 1
             kernel = keras.ops.convert_to_numpy(layer.kernel)

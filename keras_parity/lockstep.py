@@ -5,7 +5,8 @@ as fit ran it.
 other layer (and its weights) as it is: each Dropout for a `SharedMaskDropout` that keeps a unit where
 the shared uniform number is at least the layer's OWN rate; the RandomAffine for a twin whose parameter
 seam (draw_params) reads the shared parameters; each preprocessing layer for a `Recorded` wrapper that
-keeps what it received and returned, inside fit's own training step. A `StepRecorder` metric keeps
+keeps what it received and returned, inside fit's own training step, as does each convolution
+block's Activation. A `StepRecorder` metric keeps
 the labels, logits and loss fit trained on, and a twin of the optimizer the gradients it was handed.
 The `Lockstep` callback sets the draws before each step and reads the records after it.
 """
@@ -162,6 +163,8 @@ def instrumented_model(model: keras.Model, batch_size: int, watch=None) -> keras
         if isinstance(layer, keras.layers.Dropout):
             return SharedMaskDropout(layer.rate, batch_size, watch, name=layer.name)
         is_first = layer is first
+        if isinstance(layer, keras.layers.Activation):  # a convolution block's output
+            return Recorded(layer, batch_size)
         if not (layer in preprocessing or is_first):
             return layer
         if isinstance(layer, RandomAffine):
@@ -198,8 +201,13 @@ class Lockstep(keras.callbacks.Callback):
         self.recorded = [layer for layer in self.layers if isinstance(layer, Recorded)]
         inner = [getattr(layer, "layer", layer) for layer in self.layers]
         self.affines = [layer for layer in inner if isinstance(layer, GivenAffine)]
-        dense = [layer for layer in self.layers if isinstance(layer, keras.layers.Dense)]
-        self.names = parameter_names(len(dense))
+        self.names, self.state_names = parameter_names(spec)
+        batchnorms = [
+            layer for layer in self.layers if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        self.states = [
+            v for layer in batchnorms for v in (layer.moving_mean, layer.moving_variance)
+        ]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -225,12 +233,16 @@ class Lockstep(keras.callbacks.Callback):
         served = ops.convert_to_numpy(first.input_record)[:count]
         labels = ops.convert_to_numpy(self.recorder.labels)[:count].astype(np.int64)
         stages = {}
-        for layer in self.recorded:
+        blocks = [r for r in self.recorded if isinstance(r.layer, keras.layers.Activation)]
+        preprocessing = [r for r in self.recorded if r not in blocks]
+        for layer in preprocessing:
             name = next((n for kind, n in STAGES.items() if isinstance(layer.layer, kind)), None)
             stages[name or layer.layer.name] = fingerprint(
                 ops.convert_to_numpy(layer.output_record)[:count]
             )
-        stages["batch"] = fingerprint(ops.convert_to_numpy(self.recorded[-1].output_record)[:count])
+        stages["batch"] = fingerprint(ops.convert_to_numpy(preprocessing[-1].output_record)[:count])
+        for index, layer in enumerate(blocks, 1):
+            stages[f"block{index}"] = fingerprint(ops.convert_to_numpy(layer.output_record)[:count])
         stages["logits"] = fingerprint(ops.convert_to_numpy(self.recorder.logits)[:count])
         loss = float(ops.convert_to_numpy(self.recorder.loss))
         stages["loss"] = [loss, abs(loss)]
@@ -238,6 +250,8 @@ class Lockstep(keras.callbacks.Callback):
             stages[f"grad/{name}"] = fingerprint(ops.convert_to_numpy(grad))
         for name, variable in zip(self.names, model.trainable_variables, strict=True):
             stages[f"param/{name}"] = fingerprint(ops.convert_to_numpy(variable.value))
+        for name, variable in zip(self.state_names, self.states, strict=True):
+            stages[f"state/{name}"] = fingerprint(ops.convert_to_numpy(variable.value))
         digest = order_digest(served, labels)
         self.records.append(StepRecord(self.epoch + 1, len(self.records) + 1, digest, stages))
 

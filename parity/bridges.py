@@ -126,7 +126,7 @@ BRIDGES = (
         "kaiming_uniform_(a=sqrt(5)): U(+-1 / sqrt(fan_in))",
         "glorot_uniform on both (nn.init.xavier_uniform_)",
         ("torch_impl/model.py",),
-        ("model.kernel_init",),
+        ("model.kernel_init", "model.conv_init"),
         "PyTorch's default starts the first layer about 2x smaller: another starting point",
         "torch",
         "independent",
@@ -153,6 +153,78 @@ BRIDGES = (
         (),
         "a kernel reshaped, not transposed, to (out, in) loads without an error and scrambles "
         "every weight (the ablation); loaded as it is, it fails on shape unless the layer is square",
+        "torch",
+    ),
+    Bridge(
+        "conv-layout",
+        "model",
+        "Conv2D kernel (height, width, in, out)",
+        "Conv2d weight (out, in, height, width)",
+        "shared kernels are permuted when torch loads them",
+        ("torch_parity/alignment.py",),
+        (),
+        "a kernel reshaped, not permuted, to (out, in, h, w) loads without an error and scrambles "
+        "every filter (the ablation)",
+        "torch",
+    ),
+    Bridge(
+        "conv-padding",
+        "model",
+        'Conv2D(padding="same", strides=2): TensorFlow pads the odd row and column at the bottom '
+        "and right only",
+        'Conv2d(padding="same") refuses a stride above 1; padding=1 pads all four sides',
+        "nn.ZeroPad2d with TensorFlow's bottom-and-right padding before an unpadded Conv2d",
+        ("torch_impl/model.py",),
+        ("model.conv_padding",),
+        "padding=1 gives the same output shape and shifts every window of the strided convolution "
+        "by a pixel: no error, other features",
+        "torch",
+    ),
+    Bridge(
+        "flatten-layout",
+        "tensors and layout",
+        "Flatten of (B, H, W, C): height, width, channel",
+        "nn.Flatten of (B, C, H, W): channel, height, width",
+        "the first dense kernel's rows reordered to channel, height, width when torch loads it",
+        ("torch_parity/alignment.py",),
+        ("model.flatten_rows",),
+        "after a convolution the rows meet other features (the same shape, silently wrong); with one "
+        "channel, the MLP's, the two orders are one",
+        "torch",
+    ),
+    Bridge(
+        "batchnorm-momentum",
+        "model",
+        "BatchNormalization(momentum=0.99): the weight on the running value",
+        "BatchNorm2d(momentum=0.1): the weight on the batch",
+        "momentum = 1 - the spec's (Keras's meaning) on torch",
+        ("torch_impl/model.py",),
+        ("model.batchnorm_momentum",),
+        "0.99 copied as it is keeps 99% of each batch: running statistics that follow the last batch, "
+        "and another evaluation",
+        "torch",
+    ),
+    Bridge(
+        "batchnorm-epsilon",
+        "model",
+        "BatchNormalization(epsilon=1e-3)",
+        "BatchNorm2d(eps=1e-5)",
+        "the spec's 1e-3 on both",
+        ("torch_impl/model.py",),
+        ("model.batchnorm_epsilon",),
+        "another normalization from the first step, largest where a channel's variance is small",
+        "torch",
+    ),
+    Bridge(
+        "batchnorm-variance",
+        "model",
+        "keeps the batch's biased variance (divided by n) as its running variance",
+        "normalizes with the biased variance, keeps the unbiased one (divided by n - 1)",
+        "KerasBatchNorm2d keeps the biased one",
+        ("torch_impl/model.py",),
+        ("model.batchnorm_variance",),
+        "running variances n / (n - 1) larger (1.00004 here): evaluation differs by a few 1e-5, "
+        "training not at all",
         "torch",
     ),
     Bridge(
@@ -215,9 +287,10 @@ SLIPS = (
         "flatten-order",
         "tensors and layout",
         "torch",
-        "a channels-last flatten, (B, 28, 28, 1) -> (B, 784), where torch flattens channels "
-        "first: with one channel the same order, so nothing may change",
-        (),
+        "a channels-last flatten where torch flattens channels first and the shared kernel is "
+        "carried for that: with one channel, the MLP's, the same order, so nothing may change; "
+        "after the CNN's convolutions the first dense layer reads scrambled features",
+        ("model.flatten_rows",),
         control=True,
     ),
 )

@@ -40,6 +40,10 @@ def stage_label(stage: str) -> str:
         return f"the gradient of {name}"
     if kind == "param":
         return f"{name} after the update"
+    if kind.startswith("block") and kind[5:].isdigit():
+        return f"the output of convolution block {kind[5:]}"
+    if kind == "state":
+        return f"{name} (BatchNorm's running statistic) after the step"
     others = {**EPOCH_FIGURES, "test_loss": "the test loss", "test_accuracy": "the test accuracy"}
     return STAGE_LABELS.get(stage) or others.get(stage, stage)
 
@@ -47,8 +51,10 @@ def stage_label(stage: str) -> str:
 def quantity(stage: str) -> str:
     """The group a stage is reported in: grad/kernel_0 -> gradients, rescaled -> batch, ..."""
     kind = stage.partition("/")[0]
-    if kind in ("grad", "param"):
-        return {"grad": "gradients", "param": "parameters"}[kind]
+    if kind in ("grad", "param", "state"):
+        return {"grad": "gradients", "param": "parameters", "state": "running statistics"}[kind]
+    if stage.startswith("block") and stage[5:].isdigit():
+        return "convolution blocks"
     return "batch" if stage in (*PREPROCESSING, "batch") else stage
 
 

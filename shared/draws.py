@@ -21,6 +21,7 @@ import zlib
 
 import numpy as np
 
+from shared.align import model_weights
 from shared.spec import Spec
 
 # The augmentation parameters of one sample: angle (degrees), tx, ty (whole pixels), scale.
@@ -85,7 +86,9 @@ def order_digest(images, labels) -> str:
     return f"{zlib.crc32(pixels + np.asarray(labels, dtype=np.int64).tobytes()):08x}"
 
 
-def parameter_names(layers: int) -> list[str]:
-    """kernel_0, bias_0, kernel_1, ...: the trainable parameters of `layers` dense layers, in Keras's
-    layout, as both sides record them."""
-    return [f"{kind}_{i}" for i in range(layers) for kind in ("kernel", "bias")]
+def parameter_names(spec: Spec) -> tuple[list[str], list[str]]:
+    """The names both sides record their weights under, in Keras's order (shared/align.py): the
+    trainable ones (a gradient and a value per step), then the running statistics (a value per step:
+    state that no gradient shows)."""
+    weights = model_weights(spec)
+    return [w.name for w in weights if w.trainable], [w.name for w in weights if not w.trainable]

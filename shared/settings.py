@@ -72,3 +72,52 @@ def drawn_ranges(angles, shifts, scales) -> dict[str, list[float]]:
         "augment.drawn_shift": [round(float(shifts.min())), round(float(shifts.max()))],
         "augment.drawn_scale": [round(float(scales.min()), 2), round(float(scales.max()), 2)],
     }
+
+
+# The convolution blocks' rows (model.kind = "cnn"), the same words on both sides.
+def convolution_text(
+    kernel: int, channels_in: int, channels_out: int, stride: int, bias: bool
+) -> str:
+    return (
+        f"{kernel}x{kernel} convolution {channels_in} -> {channels_out}, stride {stride}, "
+        f"{'bias' if bias else 'no bias'}"
+    )
+
+
+def padding_applied(ones: np.ndarray, height: int, width: int) -> str:
+    """The padding a 3x3 convolution applied, measured: `ones` is its output (H', W') for an all-ones
+    kernel on an all-ones image, so each output counts the image pixels its window covered; along a
+    border, a window that hangs p pixels over covers 3 x (3 - p)."""
+    top, bottom = (3 - round(ones[i, 1] / 3) for i in (0, -1))
+    left, right = (3 - round(ones[1, j] / 3) for j in (0, -1))
+    return f"top {top}, bottom {bottom}, left {left}, right {right} on {height}x{width}"
+
+
+def momentum_text(keep: float) -> str:
+    """BatchNorm's update of its running statistics, `keep` the weight on the old value (Keras's
+    momentum; PyTorch's momentum is 1 - keep)."""
+    return f"running = {keep:.6g} x running + {1 - keep:.6g} x batch"
+
+
+# BatchNorm's running variance, measured: a fresh layer of the live one's class and settings takes one
+# training batch of the values 0 and 1 (biased variance 0.25, unbiased 0.5) from its starting 1.
+VARIANCE_BATCH = (0.0, 1.0)
+
+
+def running_variance_kind(moving_variance: float, keep: float) -> str:
+    batch = (moving_variance - keep) / (1 - keep)
+    kinds = {"biased: the batch's variance divided by n": 0.25, "unbiased: divided by n - 1": 0.5}
+    for kind, value in kinds.items():
+        if math.isclose(batch, value, rel_tol=1e-6):
+            return kind
+    return f"neither: the batch's variance taken as {batch:.6g} (biased 0.25, unbiased 0.5)"
+
+
+def flatten_rows_text(features: np.ndarray, rows: np.ndarray) -> str:
+    """Whether the first Dense layer's kernel rows meet the features Flatten gives: `features` are
+    Flatten's outputs for an image whose every element holds its own index in Keras's (h, w, c)
+    flattening, `rows` the same index for each kernel row, as this side holds the shared kernel."""
+    if np.array_equal(features, rows):
+        return "each kernel row meets its own feature"
+    wrong = int(np.sum(features != rows))
+    return f"{wrong} of {features.size} kernel rows meet another feature"

@@ -32,6 +32,7 @@ CALIBRATED_MODES = ("aligned", "independent")
 MODES = (*CALIBRATED_MODES, "lockstep")
 DTYPES = ("float32", "float64")
 PIPELINES = ("batched", "classic")
+MODEL_KINDS = ("mlp", "cnn")
 
 
 class SpecError(ValueError):
@@ -65,6 +66,12 @@ class AugmentSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    kind: str  # "mlp", or "cnn": convolution blocks (filters) before the same dense head
+    filters: tuple[int, ...]  # cnn: one 3x3 convolution block per entry (Spec.feature_shape)
+    batchnorm_momentum: (
+        float  # cnn: Keras's meaning, the running statistics' weight on their old value
+    )
+    batchnorm_epsilon: float  # cnn
     hidden: tuple[int, ...]
     activation: str
     dropout: float
@@ -104,6 +111,12 @@ class AblateSpec:
     float64_constants: bool
     shuffle_batches: bool
     flatten_order: bool
+    conv_padding: bool
+    conv_layout: bool
+    flatten_layout: bool
+    batchnorm_momentum: bool
+    batchnorm_epsilon: bool
+    batchnorm_variance: bool
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,32 @@ class Spec:
     def input_dim(self) -> int:
         return self.data.height * self.data.width * self.data.channels
 
+    def block_shapes(self) -> list[tuple[int, int, int]]:
+        """Each convolution block's output (height, width, channels), channels last: the first block
+        keeps the size ("same" padding, stride 1) and max-pools by 2, each later one halves it with a
+        stride-2 "same" convolution (rounding up, as "same" does). None for the MLP."""
+        if self.model.kind != "cnn":
+            return []
+        height, width, shapes = self.data.height, self.data.width, []
+        for index, filters in enumerate(self.model.filters):
+            if index == 0:
+                height, width = height // 2, width // 2
+            else:
+                height, width = -(-height // 2), -(-width // 2)
+            shapes.append((height, width, filters))
+        return shapes
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of what Flatten receives, channels last: the image itself for
+        the MLP, the last convolution block's output for the CNN."""
+        blocks = self.block_shapes()
+        return blocks[-1] if blocks else (self.data.height, self.data.width, self.data.channels)
+
+    @property
+    def flat_dim(self) -> int:
+        return math.prod(self.feature_shape)
+
     def shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
         """The shapes contract of spec.toml, for a batch of `batch` images."""
         d = self.data
@@ -146,7 +185,8 @@ class Spec:
             "keras_sample": (d.height, d.width, d.channels),
             "torch_batch": (batch, d.channels, d.height, d.width),
             "keras_batch": (batch, d.height, d.width, d.channels),
-            "flat": (batch, self.input_dim),
+            **{f"block{i}": (batch, *shape) for i, shape in enumerate(self.block_shapes(), 1)},
+            "flat": (batch, self.flat_dim),
             "logits": (batch, d.num_classes),
         }
 
@@ -294,6 +334,18 @@ RULES: tuple[Rule, ...] = (
         "augment.scale", lambda v, _: 0 < v[0] <= v[1], "must be [low, high] with 0 < low <= high"
     ),
     _choice("augment.interpolation", INTERPOLATIONS),
+    _choice("model.kind", MODEL_KINDS),
+    Rule(
+        "model.filters",
+        lambda v, spec: (
+            spec.model.kind != "cnn"
+            or (len(v) > 0 and all(f > 0 for f in v) and min(spec.block_shapes()[-1][:2]) >= 1)
+        ),
+        'with model.kind = "cnn": one count > 0 per block, and few enough blocks that the image '
+        "keeps at least one pixel (each block halves it)",
+    ),
+    Rule("model.batchnorm_momentum", lambda v, _: 0 <= v < 1, "must be in [0, 1)"),
+    _positive("model.batchnorm_epsilon"),
     Rule("model.hidden", lambda v, _: all(h > 0 for h in v), "every layer size must be > 0"),
     _choice("model.activation", ACTIVATIONS),
     Rule("model.dropout", lambda v, _: 0 <= v < 1, "must be in [0, 1)"),

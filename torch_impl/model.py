@@ -1,21 +1,27 @@
-"""The MLP: Flatten -> [Linear -> activation -> Dropout] per hidden layer -> Linear to logits."""
+"""The model: Flatten -> [Linear -> activation -> Dropout] per hidden layer -> Linear to logits; with
+model.kind = "cnn", convolution blocks first."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torch.nn import functional
 
 from shared.spec import Spec
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
-class MLP(nn.Module):
-    """The spec's MLP; its Linear layers start from Keras's initializers, not torch's defaults."""
+class Net(nn.Module):
+    """The spec's model; its layers start from Keras's initializers, not torch's defaults."""
 
     def __init__(self, spec: Spec):
         super().__init__()
-        fan_in = spec.input_dim
-        layers: list[nn.Module] = [nn.Flatten()]  # (B, 1, 28, 28) -> (B, 784)
+        layers: list[nn.Module] = [
+            *convolution_blocks(spec),
+            nn.Flatten(),
+        ]  # channel, height, width
+        fan_in = spec.flat_dim
         for units in spec.model.hidden:
             layers += [
                 nn.Linear(fan_in, units),
@@ -33,17 +39,74 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
+class KerasBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d that keeps the batch's biased variance in its running variance, as Keras does."""
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        # [batchnorm-variance] BatchNorm2d keeps the unbiased variance (n / (n - 1) x the one it
+        # normalizes with); Keras keeps the biased one, the one it normalizes with
+        with torch.no_grad():
+            mean, variance = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(variance, self.momentum)
+            self.num_batches_tracked += 1
+        return functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def same_padding(size: int, stride: int, kernel: int = 3) -> tuple[int, int]:
+    """TensorFlow's "same": the padding that gives ceil(size / stride) outputs, the odd row last."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def convolution_blocks(spec: Spec) -> list[nn.Module]:
+    """Per block: Conv2d (no bias: BatchNorm's offset is one) -> BatchNorm2d -> activation; the first
+    block max-pools, each later one strides by 2. None for the MLP."""
+    model, layers = spec.model, []
+    if model.kind != "cnn":
+        return layers
+    channels, height, width = spec.data.channels, spec.data.height, spec.data.width
+    for index, (filters, shape) in enumerate(zip(model.filters, spec.block_shapes())):
+        if index == 0:
+            layers.append(nn.Conv2d(channels, filters, 3, padding="same", bias=False))
+        else:
+            top, bottom = same_padding(height, 2)
+            left, right = same_padding(width, 2)
+            # [conv-padding] padding="same" refuses stride 2; TensorFlow's "same" pads the odd row
+            # and column at the bottom and right, where padding=1 would pad all four sides
+            layers += [
+                nn.ZeroPad2d((left, right, top, bottom)),
+                nn.Conv2d(channels, filters, 3, stride=2, bias=False),
+            ]
+        layers += [
+            # [batchnorm-momentum] torch's momentum weighs the batch, Keras's the running value
+            # [batchnorm-epsilon] Keras's 1e-3, where BatchNorm2d's default is 1e-5
+            KerasBatchNorm2d(
+                filters, momentum=1 - model.batchnorm_momentum, eps=model.batchnorm_epsilon
+            ),
+            ACTIVATIONS[model.activation](),
+        ]
+        if index == 0:
+            layers.append(nn.MaxPool2d(2))
+        height, width, channels = shape
+    return layers
+
+
 def init_like_keras(module: nn.Module) -> None:
-    """Keras's Dense initializers in place of torch's defaults (weights and biases U(+-1/sqrt(fan_in)))."""
-    if isinstance(module, nn.Linear):
-        # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out)))
+    """Keras's initializers in place of torch's defaults (U(+-1/sqrt(fan_in)) weights and biases)."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out))), the
+        # fans of a 3x3 convolution 9 x its channels in and out on both
         nn.init.xavier_uniform_(module.weight)  # [init-kernel] Keras's glorot_uniform
+    if isinstance(module, nn.Linear):
         nn.init.zeros_(module.bias)  # [init-bias] Keras's zeros
 
 
-def build_model(spec: Spec) -> MLP:
-    """The spec's MLP, Glorot-initialised like Keras's Dense."""
-    return MLP(spec)
+def build_model(spec: Spec) -> Net:
+    """The spec's model, Glorot-initialised like Keras's layers."""
+    return Net(spec)
 
 
 def count_params(model: nn.Module) -> int:

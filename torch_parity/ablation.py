@@ -12,6 +12,7 @@ from torchvision.transforms import v2
 import torch_impl.train
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine
+from torch_impl.model import KerasBatchNorm2d
 from torch_parity.alignment import linear_layers
 
 
@@ -37,11 +38,12 @@ def apply_ablations(pipeline, spec: Spec) -> None:
     # torch's own initializers, drawn from a generator of their own so that nothing else moves
     generator = torch.Generator().manual_seed(spec.train.seed)
     with torch.no_grad():
-        for layer in linear_layers(model):
+        for layer in (m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))):
             if (
                 a.init_kernel
-            ):  # nn.Linear's default: kaiming_uniform_(a=sqrt(5)), U(+-1/sqrt(fan_in))
+            ):  # the layers' default: kaiming_uniform_(a=sqrt(5)), U(+-1/sqrt(fan_in))
                 nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        for layer in linear_layers(model):
             if a.init_bias:
                 bound = 1 / math.sqrt(layer.in_features)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
@@ -56,7 +58,17 @@ def apply_ablations(pipeline, spec: Spec) -> None:
             torch_impl.train.train_epoch, "__wrapped__", torch_impl.train.train_epoch
         )
         torch_impl.train.train_epoch = last_batch_loss(original, pipeline)
-    if a.flatten_order:  # a null control: channels last before Flatten (one channel: no change)
+    for module in model.modules():
+        if isinstance(module, nn.ZeroPad2d) and a.conv_padding:  # Conv2d(padding=1): all four sides
+            module.padding = (1, 1, 1, 1)
+        if isinstance(module, KerasBatchNorm2d):
+            if a.batchnorm_momentum:  # Keras's momentum copied as it is: 0.99 on the batch
+                module.momentum = spec.model.batchnorm_momentum
+            if a.batchnorm_epsilon:  # BatchNorm2d's default eps
+                module.eps = 1e-5
+            if a.batchnorm_variance:  # stock BatchNorm2d: the unbiased running variance
+                module.__class__ = nn.BatchNorm2d
+    if a.flatten_order:  # channels last before Flatten (one channel, the MLP's: no change)
         for flatten in (m for m in model.modules() if isinstance(m, nn.Flatten)):
             flatten.register_forward_pre_hook(lambda module, args: (args[0].permute(0, 2, 3, 1),))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import RandomSampler, SequentialSampler
@@ -13,16 +14,23 @@ from shared.settings import (
     DRAWS,
     REPORTED_LOSS_BATCHES,
     UNIFORM_PERMUTATION,
+    VARIANCE_BATCH,
     bias_family,
+    convolution_text,
     drawn_ranges,
+    flatten_rows_text,
     kernel_family,
+    momentum_text,
+    padding_applied,
     reported_loss_kind,
     row,
+    running_variance_kind,
 )
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine
 from torch_impl.data import BatchLoader
 from torch_parity.ablation import training_transforms
+from torch_parity.alignment import linear_layers, torch_layout
 
 STAGES = {
     "ToDtype": "rescale",
@@ -34,6 +42,74 @@ AUGMENTS = (v2.RandomAffine, BatchRandomAffine)
 LOSSES = {"CrossEntropyLoss": "cross-entropy on integer labels"}
 REDUCTIONS = {"mean": "mean over the batch", "sum": "sum over the batch"}
 ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
+
+
+FLATTEN_READ = (
+    "measured: nn.Flatten (its hooks too) on an image holding each element's Keras (h, w, c) index, "
+    "against the first Linear's rows as aligned mode carries them (torch_parity/alignment.py)"
+)
+
+
+def flatten_rows(flatten: nn.Flatten, model: nn.Module, spec: Spec) -> str:
+    size = spec.flat_dim
+    image = torch.arange(size, dtype=torch.float64).reshape(1, *spec.feature_shape)
+    features = flatten(image.permute(0, 3, 1, 2)).numpy()[0]
+    index = np.arange(size, dtype=np.float64)[:, None]  # a kernel (fan_in, 1): its rows' indices
+    carried = torch_layout(index, linear_layers(model)[0], spec, first=True)
+    return flatten_rows_text(features, carried[0])
+
+
+def convolution_rows(modules: list[nn.Module], index: int, spec: Spec, rows: dict) -> bool:
+    """The rows of a convolution block's module (model.kind = "cnn"); False for any other module."""
+    module, before = modules[index], modules[index - 1]
+    block = sum(1 for r in rows if r.startswith("model.conv_padding"))
+    if isinstance(module, nn.Conv2d):
+        channels_out, channels_in, height, width = module.weight.shape
+        rows[f"model.conv{block + 1}"] = row(
+            convolution_text(
+                height, channels_in, channels_out, module.stride[0], module.bias is not None
+            ),
+            "nn.Conv2d",
+        )
+        size = ([spec.data.height] + [s[0] for s in spec.block_shapes()])[block]
+        pad = before.padding if isinstance(before, nn.ZeroPad2d) else (0, 0, 0, 0)
+        probe = nn.Conv2d(1, 1, module.kernel_size, module.stride, module.padding, bias=False)
+        nn.init.ones_(probe.weight)
+        with torch.no_grad():
+            ones = probe(nn.ZeroPad2d(pad)(torch.ones(1, 1, size, size)))[0, 0].numpy()
+        rows[f"model.conv_padding{block + 1}"] = row(
+            padding_applied(ones, size, size),
+            "measured: nn.ZeroPad2d before it and an nn.Conv2d of its padding and stride, all ones",
+        )
+        weight = module.weight.detach().cpu().numpy()
+        fans = height * width * channels_in, height * width * channels_out
+        rows[f"model.conv_init{block + 1}"] = row(
+            kernel_family(weight, *fans), "measured on the built weight (out, in, h, w)"
+        )
+    elif isinstance(module, nn.BatchNorm2d):
+        keep = 1 - module.momentum
+        rows[f"model.batchnorm_momentum{block}"] = row(
+            momentum_text(keep), "1 - BatchNorm2d.momentum (torch's momentum weighs the batch)"
+        )
+        rows[f"model.batchnorm_epsilon{block}"] = row(module.eps, "BatchNorm2d.eps")
+        fresh = type(module)(1, momentum=module.momentum, eps=module.eps, dtype=torch.float64)
+        fresh(torch.tensor(VARIANCE_BATCH, dtype=torch.float64).reshape(2, 1, 1, 1))
+        rows[f"model.batchnorm_variance{block}"] = row(
+            running_variance_kind(float(fresh.running_var[0]), keep),
+            f"measured: a fresh {type(module).__name__} of this one's settings, one training batch",
+        )
+    elif type(module) in ACTIVATIONS and isinstance(before, nn.BatchNorm2d):
+        rows[f"model.block_activation{block}"] = row(
+            ACTIVATIONS[type(module)], "the module after BatchNorm2d"
+        )
+    elif isinstance(module, nn.MaxPool2d):
+        rows[f"model.pool{block}"] = row(
+            f"{module.kernel_size}x{module.kernel_size} max-pooling, stride {module.stride}",
+            "nn.MaxPool2d",
+        )
+    elif not isinstance(module, nn.ZeroPad2d):  # read with the convolution after it
+        return False
+    return True
 
 
 def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
@@ -94,6 +170,9 @@ def describe_pipeline(spec: Spec, pipeline, device: str) -> dict[str, dict]:
                 "every axis after the batch axis" if all_after_batch else "some axes",
                 "nn.Flatten start_dim, end_dim",
             )
+            rows["model.flatten_rows"] = row(flatten_rows(module, model, spec), FLATTEN_READ)
+        elif convolution_rows(modules, index, spec, rows):
+            pass
         elif isinstance(module, nn.Linear):
             linear_count += 1
             after = modules[index + 1] if index + 1 < len(modules) else None

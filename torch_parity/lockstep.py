@@ -7,7 +7,8 @@ every training step is recorded as the loop ran it.
   where the shared uniform number is below the layer's OWN rate, then scaled by 1 / (1 - rate);
 - the records: forward pre-hooks and hooks on the training transforms (the raw batch and each
   stage), a forward pre-hook on the model (the batch it received), a forward hook on the loss (the
-  logits, labels and loss the loop used), optimizer step pre- and post-hooks (gradients, parameters).
+  logits, labels and loss the loop used), forward hooks on each convolution block's activation (its
+  output), optimizer step pre- and post-hooks (gradients, parameters, BatchNorm's running statistics).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from shared.results import StepRecord
 from shared.spec import Spec
 from torch_impl.augment import BatchRandomAffine
 from torch_parity.ablation import training_transforms
-from torch_parity.alignment import EpochOrders, linear_layers
+from torch_parity.alignment import (
+    EpochOrders,
+    keras_layout,
+    layer_tensors,
+    linear_layers,
+    weighted_layers,
+)
 
 STAGES = {
     v2.ToDtype: "rescaled",
@@ -43,9 +50,9 @@ class Lockstep:
 
     def __init__(self, spec: Spec, seed: int, pipeline, sampler: EpochOrders):
         self.draws, self.sampler = LockstepDraws(spec, seed), sampler
-        self.model, self.records = pipeline.model, []
-        self.linears = linear_layers(self.model)
-        self.names = parameter_names(len(self.linears))
+        self.model, self.records, self.spec = pipeline.model, [], spec
+        self.layers, self.first_linear = weighted_layers(self.model), linear_layers(self.model)[0]
+        self.names, self.state_names = parameter_names(spec)
         self.dropouts = [m for m in self.model.modules() if isinstance(m, nn.Dropout)]
         self.evaluation_modes: set[str] = set()
         self.epoch, self.cursor, self.step_in_epoch, self.in_step = -1, 0, 0, False
@@ -62,6 +69,12 @@ class Lockstep:
         self.model.register_forward_pre_hook(self.begin_step)
         for dropout in self.dropouts:
             dropout.register_forward_hook(self.shared_mask)
+        modules = list(self.model.modules())
+        blocks = [
+            m for m, before in zip(modules[1:], modules) if isinstance(before, nn.BatchNorm2d)
+        ]
+        for index, block in enumerate(blocks, 1):  # each convolution block's activation
+            block.register_forward_hook(self.block_output(f"block{index}"))
         pipeline.loss_fn.register_forward_hook(self.after_loss)
         pipeline.optimizer.register_step_pre_hook(self.before_update)
         pipeline.optimizer.register_step_post_hook(self.after_update)
@@ -103,6 +116,13 @@ class Lockstep:
         self.step = StepRecord(self.epoch + 1, len(self.records) + 1, "", stages)
         self.staged, self.in_step = {}, True
 
+    def block_output(self, name: str):
+        def record(module, args, output):
+            if self.in_step:
+                self.step.stages[name] = fingerprint(_keras_layout(output))
+
+        return record
+
     def shared_mask(self, dropout: nn.Dropout, args, output):
         if not self.in_step:
             return None
@@ -135,13 +155,21 @@ class Lockstep:
             return
         for name, value in zip(self.names, self._keras_layout_tensors(grad=False)):
             self.step.stages[f"param/{name}"] = fingerprint(value.cpu())
+        states = [
+            t for m in self.layers if isinstance(m, nn.BatchNorm2d) for t in layer_tensors(m)[2:]
+        ]
+        for name, value in zip(self.state_names, states, strict=True):
+            self.step.stages[f"state/{name}"] = fingerprint(value.cpu())
         self.records.append(self.step)
         self.in_step, self.step_in_epoch = False, self.step_in_epoch + 1
 
     def _keras_layout_tensors(self, grad: bool) -> list[torch.Tensor]:
-        """[kernel_0, bias_0, ...] as Keras holds them: each weight transposed to (fan_in, fan_out)."""
-        pick = (lambda p: p.grad) if grad else (lambda p: p)
-        return [t for layer in self.linears for t in (pick(layer.weight).T, pick(layer.bias))]
+        """The trainable weights (or their gradients) in the order and layout Keras holds them."""
+        return [
+            keras_layout(p.grad if grad else p, layer, self.spec, layer is self.first_linear)
+            for layer in self.layers
+            for p in layer.parameters(recurse=False)
+        ]
 
     def structure(self) -> dict[str, str]:
         """What the instruments found of the model's structure, for the probe's comparison."""
