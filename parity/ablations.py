@@ -49,13 +49,16 @@ def kind(entry) -> str:
     return "bridge"
 
 
-def measure(name: str | None, full: bool, workdir: Path, mode: str = "aligned") -> dict:
+def measure(
+    name: str | None, full: bool, workdir: Path, mode: str = "aligned", settings: tuple = ()
+) -> dict:
     """One compare.py run with `--ablate name` (None: the untouched baseline), summarised."""
-    out = workdir / f"{name or 'baseline'}-{mode}"
+    out = workdir / "-".join([name or "baseline", mode, *settings])
     command = [
         "compare.py",
         *([] if full else ["--quick"]),
         *([] if mode == "aligned" else ["--mode", mode]),
+        *(f"--set={setting}" for setting in settings),
         *(["--ablate", name] if name else []),
     ]
     entry, results = summarise(command, out)
@@ -148,14 +151,19 @@ def main(argv=None) -> int:
         section = doc.get(config, {}) if args.only else {}
         section["baseline"] = measure(None, args.full, workdir)
         ablations = section.setdefault("ablations", {})
+        baselines = {}
         for name in names:
             entry = ABLATIONS[name]
             print(f"  {name} ({entry.side})...", end=" ", flush=True)
             ablations[name] = {"side": entry.side, "kind": kind(entry), "mode": entry.mode}
-            ablations[name].update(measure(name, args.full, workdir, entry.mode))
-            if entry.mode != "aligned":  # and the untouched project in that mode, beside it
-                baseline = measure(None, args.full, workdir, entry.mode)
-                ablations[name]["baseline_curves"] = baseline.get("curves")
+            if entry.settings:
+                ablations[name]["settings"] = list(entry.settings)
+            ablations[name].update(measure(name, args.full, workdir, entry.mode, entry.settings))
+            if entry.mode != "aligned" or entry.settings:  # the untouched project so, beside it
+                key = (entry.mode, entry.settings)
+                if key not in baselines:
+                    baselines[key] = measure(None, args.full, workdir, *key)
+                ablations[name]["baseline_curves"] = baselines[key].get("curves")
             print(ablations[name].get("verdict", "no verdict")[:100], flush=True)
         section["ablations"] = {n: ablations[n] for n in ABLATIONS if n in ablations}
     command = " ".join(["python -m parity.ablations", *(argv or sys.argv[1:])])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CNN = ("model.kind=cnn",)  # the convolutional model's differences are measured on it
 TAG = re.compile(r"#.*?\[([a-z0-9]+(?:-[a-z0-9]+)+)\]")
 
 
@@ -35,6 +36,9 @@ class Bridge:
     # the compare.py mode that isolates its ablation: aligned mode loads shared initial weights over
     # an initializer, so the initializers' ablations are measured in independent mode
     mode: str = "aligned"
+    settings: tuple[
+        str, ...
+    ] = ()  # --set overrides it is measured under (the CNN's: model.kind=cnn)
 
     @property
     def switch(self) -> str:
@@ -52,6 +56,7 @@ class Slip:
     rows: tuple[str, ...]  # the audit rows it changes
     control: bool = False  # a null control: must change no number
     mode: str = "aligned"  # the compare.py mode it is measured in
+    settings: tuple[str, ...] = ()  # --set overrides it is measured under
 
     @property
     def switch(self) -> str:
@@ -166,6 +171,7 @@ BRIDGES = (
         "a kernel reshaped, not permuted, to (out, in, h, w) loads without an error and scrambles "
         "every filter (the ablation)",
         "torch",
+        settings=CNN,
     ),
     Bridge(
         "conv-padding",
@@ -179,6 +185,7 @@ BRIDGES = (
         "padding=1 gives the same output shape and shifts every window of the strided convolution "
         "by a pixel: no error, other features",
         "torch",
+        settings=CNN,
     ),
     Bridge(
         "flatten-layout",
@@ -191,6 +198,7 @@ BRIDGES = (
         "after a convolution the rows meet other features (the same shape, silently wrong); with one "
         "channel, the MLP's, the two orders are one",
         "torch",
+        settings=CNN,
     ),
     Bridge(
         "batchnorm-momentum",
@@ -203,6 +211,7 @@ BRIDGES = (
         "0.99 copied as it is keeps 99% of each batch: running statistics that follow the last batch, "
         "and another evaluation",
         "torch",
+        settings=CNN,
     ),
     Bridge(
         "batchnorm-epsilon",
@@ -214,6 +223,7 @@ BRIDGES = (
         ("model.batchnorm_epsilon",),
         "another normalization from the first step, largest where a channel's variance is small",
         "torch",
+        settings=CNN,
     ),
     Bridge(
         "batchnorm-variance",
@@ -226,6 +236,7 @@ BRIDGES = (
         "running variances n / (n - 1) larger (1.00004 here): evaluation differs by a few 1e-5, "
         "training not at all",
         "torch",
+        settings=CNN,
     ),
     Bridge(
         "loss-from-logits",

@@ -77,7 +77,7 @@ def rung(side: str, dtype: str, out: str) -> None:
 
         torch.set_num_threads(1)
         model = build_model(spec).to(getattr(torch, dtype))
-        load_initial_weights(model, weights)
+        load_initial_weights(model, weights, spec)
         optimizer, loss_fn = make_optimizer(model, spec), make_loss()
         batch = preprocess(spec, augment=False)(torch.from_numpy(images).unsqueeze(1))
         model.train()

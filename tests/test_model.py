@@ -15,10 +15,17 @@ from keras_parity import alignment as keras_alignment  # noqa: E402
 
 
 @pytest.mark.parametrize(
-    "hidden, params", [("[256,128]", 235_146), ("[]", 7_850), ("[512,256,128]", 567_434)]
+    "overrides, params",
+    [
+        (["model.hidden=[256,128]"], 235_146),
+        (["model.hidden=[]"], 7_850),
+        (["model.hidden=[512,256,128]"], 567_434),
+        # 3x3x1x16 + 2x16 (BatchNorm) + 3x3x16x32 + 2x32, then 7x7x32 = 1568 -> 256 -> 128 -> 10
+        (["model.kind=cnn"], 144 + 32 + 4608 + 64 + 1568 * 256 + 256 + 256 * 128 + 128 + 1290),
+    ],
 )
-def test_same_parameter_count_on_both_sides(hidden, params):
-    spec = load_spec([f"model.hidden={hidden}"])
+def test_same_parameter_count_on_both_sides(overrides, params):
+    spec = load_spec(overrides)
     assert torch_model.count_params(torch_model.build_model(spec)) == params
     assert keras_model.count_params(keras_model.build_model(spec)) == params
 
@@ -59,10 +66,12 @@ def test_glorot_uniform_kernels_and_zero_biases_on_both_sides(spec):
             assert not bias.any()
 
 
-def test_shared_initial_weights_give_the_same_logits(splits, spec):
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_shared_initial_weights_give_the_same_logits(splits, kind):
+    spec = load_spec([f"model.kind={kind}"])
     weights = initial_weights(spec, seed=3)
     t_model, k_model = torch_model.build_model(spec), keras_model.build_model(spec)
-    torch_alignment.load_initial_weights(t_model, weights)
+    torch_alignment.load_initial_weights(t_model, weights, spec)
     keras_alignment.load_initial_weights(k_model, weights)
     x = (splits.x_test[:256].astype(np.float32) / 255 - spec.data.mean) / spec.data.std
     t_model.eval()

@@ -61,6 +61,21 @@ def same_padding(size: int, stride: int, kernel: int = 3) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def init_like_keras(module: nn.Module) -> None:
+    """Keras's initializers in place of torch's defaults (U(+-1/sqrt(fan_in)) weights and biases)."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out))), the
+        # fans of a 3x3 convolution 9 x its channels in and out on both
+        nn.init.xavier_uniform_(module.weight)  # [init-kernel] Keras's glorot_uniform
+    if isinstance(module, nn.Linear):
+        nn.init.zeros_(module.bias)  # [init-bias] Keras's zeros
+
+
+def build_model(spec: Spec) -> Net:
+    """The spec's model, Glorot-initialised like Keras's layers."""
+    return Net(spec)
+
+
 def convolution_blocks(spec: Spec) -> list[nn.Module]:
     """Per block: Conv2d (no bias: BatchNorm's offset is one) -> BatchNorm2d -> activation; the first
     block max-pools, each later one strides by 2. None for the MLP."""
@@ -92,21 +107,6 @@ def convolution_blocks(spec: Spec) -> list[nn.Module]:
             layers.append(nn.MaxPool2d(2))
         height, width, channels = shape
     return layers
-
-
-def init_like_keras(module: nn.Module) -> None:
-    """Keras's initializers in place of torch's defaults (U(+-1/sqrt(fan_in)) weights and biases)."""
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
-        # Keras's glorot_uniform is torch's xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out))), the
-        # fans of a 3x3 convolution 9 x its channels in and out on both
-        nn.init.xavier_uniform_(module.weight)  # [init-kernel] Keras's glorot_uniform
-    if isinstance(module, nn.Linear):
-        nn.init.zeros_(module.bias)  # [init-bias] Keras's zeros
-
-
-def build_model(spec: Spec) -> Net:
-    """The spec's model, Glorot-initialised like Keras's layers."""
-    return Net(spec)
 
 
 def count_params(model: nn.Module) -> int:
