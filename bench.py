@@ -14,7 +14,8 @@ later epochs (of every repeat), at least three of them. The machine's load avera
 after: a busy machine (load well above zero before the run starts) makes every figure slower, and bench.py
 says so.
 
-The floor. The MLP's forward pass costs 2 * sum(fan_in * fan_out) FLOPs per sample; training costs about
+The floor. The MLP's forward pass costs 2 * sum(fan_in * fan_out) FLOPs per sample (a 3x3 convolution,
+with model.kind=cnn, 2 * 9 * channels in * filters per output pixel); training costs about
 3x that (forward, plus the two backward GEMMs: gradient w.r.t. the input and w.r.t. the weights). Divided
 by this machine's float32 GEMM rate (numpy, 2048^3, measured in the same run) it gives the time an epoch
 could not beat on this CPU even with perfect GEMMs and free augmentation, data loading and optimizer;
@@ -51,6 +52,22 @@ def gemm_gflops(m: int, k: int, n: int, calls: int) -> float:
         a @ b
         best = min(best, time.perf_counter() - t)
     return 2 * m * k * n / best / 1e9
+
+
+def forward_flops(spec) -> tuple[int, str]:
+    """One sample's forward FLOPs in its matrix products, a 3x3 convolution counted as the GEMM it
+    is (9 x channels in, per output pixel and filter), and the layers in words."""
+    flops, words = 0, []
+    height, width, channels = spec.data.height, spec.data.width, spec.data.channels
+    for index, (block_height, block_width, filters) in enumerate(spec.block_shapes()):
+        # the first block convolves at full size, then pools; the later ones stride by 2
+        out_height, out_width = (height, width) if index == 0 else (block_height, block_width)
+        flops += 2 * out_height * out_width * filters * 9 * channels
+        words.append(f"3x3 conv {channels} -> {filters} at {out_height}x{out_width}")
+        height, width, channels = block_height, block_width, filters
+    dims = [spec.flat_dim, *spec.model.hidden, spec.data.num_classes]
+    flops += 2 * sum(i * o for i, o in zip(dims, dims[1:]))
+    return flops, ", ".join([*words, " -> ".join(map(str, dims))])
 
 
 def cpu_name() -> str:
@@ -115,9 +132,8 @@ def main(argv=None) -> int:
 
     rate = gemm_gflops(2048, 2048, 2048, 5)
     b, h0 = spec.train.batch_size, (spec.model.hidden or (spec.data.num_classes,))[0]
-    step_rate = gemm_gflops(b, spec.input_dim, h0, 200)
-    dims = [spec.input_dim, *spec.model.hidden, spec.data.num_classes]
-    fwd = 2 * sum(i * o for i, o in zip(dims, dims[1:]))
+    step_rate = gemm_gflops(b, spec.flat_dim, h0, 200)
+    fwd, layers = forward_flops(spec)
     images = min(spec.data.train_subset or 60000, 60000 - spec.data.validation_size)
     floor = 3 * fwd * images / (rate * 1e9)
 
@@ -166,10 +182,10 @@ def main(argv=None) -> int:
         )
     print(
         f"\nGEMM float32 (numpy): {rate:.1f} GFLOP/s at 2048x2048 @ 2048x2048; "
-        f"{step_rate:.1f} GFLOP/s at the step's {b}x{spec.input_dim} @ {spec.input_dim}x{h0}"
+        f"{step_rate:.1f} GFLOP/s at the step's {b}x{spec.flat_dim} @ {spec.flat_dim}x{h0}"
     )
     print(
-        f"floor: 3 x {fwd / 1e6:.3f} MFLOP/sample forward ({' -> '.join(map(str, dims))}) x {images} "
+        f"floor: 3 x {fwd / 1e6:.3f} MFLOP/sample forward ({layers}) x {images} "
         f"images / {rate:.1f} GFLOP/s = {floor * 1e3:.1f} ms per epoch (training GEMMs only)"
     )
     print(

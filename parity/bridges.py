@@ -162,7 +162,7 @@ BRIDGES = (
     ),
     Bridge(
         "conv-layout",
-        "model",
+        "convolution",
         "Conv2D kernel (height, width, in, out)",
         "Conv2d weight (out, in, height, width)",
         "shared kernels are permuted when torch loads them",
@@ -175,7 +175,7 @@ BRIDGES = (
     ),
     Bridge(
         "conv-padding",
-        "model",
+        "convolution",
         'Conv2D(padding="same", strides=2): TensorFlow pads the odd row and column at the bottom '
         "and right only",
         'Conv2d(padding="same") refuses a stride above 1; padding=1 pads all four sides',
@@ -202,7 +202,7 @@ BRIDGES = (
     ),
     Bridge(
         "batchnorm-momentum",
-        "model",
+        "convolution",
         "BatchNormalization(momentum=0.99): the weight on the running value",
         "BatchNorm2d(momentum=0.1): the weight on the batch",
         "momentum = 1 - the spec's (Keras's meaning) on torch",
@@ -215,7 +215,7 @@ BRIDGES = (
     ),
     Bridge(
         "batchnorm-epsilon",
-        "model",
+        "convolution",
         "BatchNormalization(epsilon=1e-3)",
         "BatchNorm2d(eps=1e-5)",
         "the spec's 1e-3 on both",
@@ -227,7 +227,7 @@ BRIDGES = (
     ),
     Bridge(
         "batchnorm-variance",
-        "model",
+        "convolution",
         "keeps the batch's biased variance (divided by n) as its running variance",
         "normalizes with the biased variance, keeps the unbiased one (divided by n - 1)",
         "KerasBatchNorm2d keeps the biased one",

@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from parity.settings_audit import compare_files
+from parity.step_comparison import compare_steps
+from shared.results import read_result
+from shared.spec import load_spec
 
 # every test runs the Keras side on each backend, in its own process
 pytestmark = pytest.mark.slow
@@ -85,6 +88,9 @@ if keras.backend.backend() == "jax":  # as the Keras side does for a float64 run
     jax.config.update("jax_enable_x64", True)
 float64 = [keras.ops.convert_to_tensor(a, "float64") for a in (digits, *params)]
 warped64 = keras.ops.convert_to_numpy(affine(*float64, "bilinear"))
+# the CNN's float64 probe and audit, as `compare.py --probe-only --set model.kind=cnn` runs them
+cnn = ["--set", "model.kind=cnn", "--device", "cpu", "--quiet", "--audit-only"]
+assert side.main([*cnn, "--probe", out + ".cnn-probe", "--audit", out + ".cnn-audit"]) == 0
 with open(out, "w") as file:
     json.dump({
         "audit": json.load(open(out + ".audit")),
@@ -96,6 +102,16 @@ with open(out, "w") as file:
         "warped64_dtype": str(warped64.dtype),
         "tensorflow_imported": "tensorflow" in sys.modules,
     }, file)
+"""
+
+# The PyTorch side's audit, and its CNN probe and audit, in one process.
+TORCH_SIDE = """
+import sys
+from torch_parity import side
+out = sys.argv[1]
+assert side.main(["--audit", out, "--audit-only", "--device", "cpu"]) == 0
+cnn = ["--set", "model.kind=cnn", "--device", "cpu", "--quiet", "--audit-only"]
+assert side.main([*cnn, "--probe", out + ".cnn-probe", "--audit", out + ".cnn-audit"]) == 0
 """
 
 
@@ -123,7 +139,7 @@ def probes(computed_once) -> dict[str, dict]:
                 found[backend]["run"] = json.loads(Path(f"{out}.run").read_text())
                 found[backend]["audit_file"] = f"{out}.audit"
         torch_audit = directory / "torch-audit.json"  # the PyTorch side's, to audit each against
-        run("torch", "-m", "torch_parity", "--audit", str(torch_audit), "--audit-only")
+        run("torch", "-c", TORCH_SIDE, str(torch_audit))
         for backend in found.values():
             backend["torch_audit_file"] = str(torch_audit)
         return found
@@ -203,3 +219,19 @@ def test_the_warp_keeps_float64_on_each_backend(backend, probes):
 @pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
 def test_tensorflow_is_imported_only_on_its_own_backend(backend, probes):
     assert probes[backend]["tensorflow_imported"] == (backend == "tensorflow")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
+def test_the_cnn_probe_and_audit_pass_on_each_backend(backend, probes):
+    """The convolutional model on this backend against the PyTorch side: the float64 probe at every
+    step (each block's output and BatchNorm's running statistics too), and the audit."""
+    keras_file, torch_file = probes[backend]["audit_file"], probes[backend]["torch_audit_file"]
+    keras_file, torch_file = (f.removesuffix(".audit") for f in (keras_file, torch_file))
+    keras, torch = (read_result(Path(f"{f}.cnn-probe")) for f in (keras_file, torch_file))
+    comparison = compare_steps(keras, torch, load_spec(["model.kind=cnn"]).probe_spec())
+    assert comparison.first is None and comparison.worst < 1e-10, comparison.first
+    assert {"convolution blocks", "running statistics"} <= set(comparison.largest)
+    paths = {"keras": Path(f"{keras_file}.cnn-audit"), "torch": Path(f"{torch_file}.cnn-audit")}
+    rows = compare_files(paths, {})
+    assert rows and not [r.id for r in rows if r.status == "differs"]

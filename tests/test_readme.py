@@ -51,6 +51,9 @@ RUN_BY = {
     "python compare.py --quick --torch-set train.lr=1e-2": (
         "tests/test_compare.py::test_a_one_sided_change_is_flagged"
     ),
+    "python compare.py --quick --set model.kind=cnn": (
+        "tests/test_cnn.py::test_the_cnn_agrees_at_every_step_in_float64"
+    ),
     "python compare.py --quick --ablate adam-epsilon": (
         "tests/test_walkthrough.py::test_an_ablation_is_asked_in_the_audit"
     ),
