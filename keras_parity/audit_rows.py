@@ -44,7 +44,8 @@ FLATTEN_READ = "measured: Flatten on an image holding each element's (h, w, c) i
 
 def flatten_rows(flatten: keras.layers.Flatten, spec: Spec) -> str:
     size = spec.flat_dim
-    features = np.asarray(flatten(np.arange(size, dtype="float32").reshape(1, *spec.feature_shape)))
+    image = np.arange(size, dtype="float32").reshape(1, *spec.feature_shape)
+    features = keras.ops.convert_to_numpy(flatten(image))
     return flatten_rows_text(features[0], np.arange(size))
 
 
@@ -68,7 +69,7 @@ def convolution_rows(layer: keras.layers.Layer, spec: Spec, rows: dict) -> bool:
             kernel_initializer="ones",
             dtype="float32",
         )
-        ones = np.asarray(probe(np.ones((1, size, size, 1), "float32")))[0, :, :, 0]
+        ones = keras.ops.convert_to_numpy(probe(np.ones((1, size, size, 1), "float32")))[0, :, :, 0]
         rows[f"model.conv_padding{block + 1}"] = row(
             padding_applied(ones, size, size),
             f"measured: a Conv2D of this one's padding={layer.padding!r} and strides, all ones",
@@ -82,12 +83,13 @@ def convolution_rows(layer: keras.layers.Layer, spec: Spec, rows: dict) -> bool:
             momentum_text(layer.momentum), "BatchNormalization.momentum"
         )
         rows[f"model.batchnorm_epsilon{block}"] = row(layer.epsilon, "BatchNormalization.epsilon")
-        fresh = type(layer).from_config({**layer.get_config(), "dtype": "float64"})
+        # (not from get_config: serializing imports TensorFlow on every backend)
+        fresh = type(layer)(momentum=layer.momentum, epsilon=layer.epsilon, dtype="float64")
         fresh(np.reshape(VARIANCE_BATCH, (2, 1, 1, 1)), training=True)
         moving = float(keras.ops.convert_to_numpy(fresh.moving_variance)[0])
         rows[f"model.batchnorm_variance{block}"] = row(
             running_variance_kind(moving, layer.momentum),
-            "measured: a fresh BatchNormalization of this one's config, one training batch",
+            "measured: a fresh BatchNormalization of this one's momentum and epsilon, one training batch",
         )
     elif isinstance(layer, keras.layers.Activation):
         rows[f"model.block_activation{block}"] = row(layer.activation.__name__, "Activation layer")

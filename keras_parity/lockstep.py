@@ -168,8 +168,9 @@ def instrumented_model(model: keras.Model, batch_size: int, watch=None) -> keras
         if not (layer in preprocessing or is_first):
             return layer
         if isinstance(layer, RandomAffine):
-            config = {k: v for k, v in layer.get_config().items() if k != "dtype"}
-            layer = GivenAffine(batch_size, **config)
+            # its settings read, not get_config(): serializing a layer imports TensorFlow on every backend
+            settings = ("degrees", "translate", "scale", "interpolation", "fill", "seed", "name")
+            layer = GivenAffine(batch_size, **{key: getattr(layer, key) for key in settings})
         return Recorded(layer, batch_size, inputs=is_first, watch=watch if is_first else None)
 
     return keras.models.clone_model(model, clone_function=twin, recursive=True)
