@@ -57,18 +57,12 @@ ONE_SIDED = {
     ("torch", "model", "KerasBatchNorm2d"): (
         "BatchNorm2d keeping Keras's biased running variance: no argument of BatchNorm2d sets it"
     ),
-    ("torch", "model", "same_padding"): (
-        "TensorFlow's \"same\" padding for a strided convolution, which Conv2d's padding refuses; "
-        'Keras\'s Conv2D takes padding="same"'
-    ),
     ("torch", "alignment", "layer_tensors"): (
         "a module's tensors in Keras's order of its weights; a Keras layer's get_weights is in it"
     ),
-    ("torch", "alignment", "keras_layout"): (
-        "the shared weights arrive in Keras's layout: only torch turns them, and back for the records"
-    ),
-    ("torch", "alignment", "torch_layout"): (
-        "the shared weights arrive in Keras's layout: only torch turns them, and back for the records"
+    **dict.fromkeys(
+        [("torch", "alignment", "keras_layout"), ("torch", "alignment", "torch_layout")],
+        "the shared weights arrive in Keras's layout: only torch turns them, and back for the records",
     ),
     ("keras", "train", "EpochLog"): "fit reports through callbacks; the torch loop is written out",
     ("torch", "train", "keras_update"): (

@@ -34,13 +34,18 @@ EPOCH_FIGURES = {
 }
 
 
+def is_block(stage: str) -> bool:
+    """block1, block2, ...: a convolution block's output (model.kind = "cnn")."""
+    return stage.startswith("block") and stage[5:].isdigit()
+
+
 def stage_label(stage: str) -> str:
     kind, _, name = stage.partition("/")
     if kind == "grad":
         return f"the gradient of {name}"
     if kind == "param":
         return f"{name} after the update"
-    if kind.startswith("block") and kind[5:].isdigit():
+    if is_block(kind):
         return f"the output of convolution block {kind[5:]}"
     if kind == "state":
         return f"{name} (BatchNorm's running statistic) after the step"
@@ -53,7 +58,7 @@ def quantity(stage: str) -> str:
     kind = stage.partition("/")[0]
     if kind in ("grad", "param", "state"):
         return {"grad": "gradients", "param": "parameters", "state": "running statistics"}[kind]
-    if stage.startswith("block") and stage[5:].isdigit():
+    if is_block(stage):
         return "convolution blocks"
     return "batch" if stage in (*PREPROCESSING, "batch") else stage
 

@@ -17,10 +17,7 @@ class Net(nn.Module):
 
     def __init__(self, spec: Spec):
         super().__init__()
-        layers: list[nn.Module] = [
-            *convolution_blocks(spec),
-            nn.Flatten(),
-        ]  # channel, height, width
+        layers = [*convolution_blocks(spec), nn.Flatten()]  # channel, height, width order
         fan_in = spec.flat_dim
         for units in spec.model.hidden:
             layers += [
@@ -55,12 +52,6 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
         return functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
-def same_padding(size: int, stride: int, kernel: int = 3) -> tuple[int, int]:
-    """TensorFlow's "same": the padding that gives ceil(size / stride) outputs, the odd row last."""
-    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
 def init_like_keras(module: nn.Module) -> None:
     """Keras's initializers in place of torch's defaults (U(+-1/sqrt(fan_in)) weights and biases)."""
     if isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -86,15 +77,12 @@ def convolution_blocks(spec: Spec) -> list[nn.Module]:
     for index, (filters, shape) in enumerate(zip(model.filters, spec.block_shapes())):
         if index == 0:
             layers.append(nn.Conv2d(channels, filters, 3, padding="same", bias=False))
-        else:
-            top, bottom = same_padding(height, 2)
-            left, right = same_padding(width, 2)
+        else:  # TensorFlow's "same": the padding that gives ceil(size / 2) outputs
+            rows, columns = ((out - 1) * 2 + 3 - size for out, size in zip(shape, (height, width)))
             # [conv-padding] padding="same" refuses stride 2; TensorFlow's "same" pads the odd row
             # and column at the bottom and right, where padding=1 would pad all four sides
-            layers += [
-                nn.ZeroPad2d((left, right, top, bottom)),
-                nn.Conv2d(channels, filters, 3, stride=2, bias=False),
-            ]
+            padding = (columns // 2, columns - columns // 2, rows // 2, rows - rows // 2)
+            layers += [nn.ZeroPad2d(padding), nn.Conv2d(channels, filters, 3, stride=2, bias=False)]
         layers += [
             # [batchnorm-momentum] torch's momentum weighs the batch, Keras's the running value
             # [batchnorm-epsilon] Keras's 1e-3, where BatchNorm2d's default is 1e-5
