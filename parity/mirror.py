@@ -57,6 +57,9 @@ ONE_SIDED = {
     ("torch", "model", "KerasBatchNorm2d"): (
         "BatchNorm2d keeping Keras's biased running variance: no argument of BatchNorm2d sets it"
     ),
+    ("torch", "pair_side", "carry_weights"): (
+        "the Keras half is where a pair's weights come from: only the PyTorch half carries them in"
+    ),
     ("torch", "alignment", "layer_tensors"): (
         "a module's tensors in Keras's order of its weights; a Keras layer's get_weights is in it"
     ),
