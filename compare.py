@@ -7,6 +7,7 @@
     python compare.py --seeds 5 --quick   # 5 runs per side, equivalence by TOST
     python compare.py --mode lockstep --dtype float64   # every draw shared, every step compared
     python compare.py --quick --ablate adam-epsilon     # one bridge off on one side: what it costs
+    mnist-parity pair --keras M:F --torch M:F          # your own pair, rung by rung (docs/pair.md)
 
 Every run starts with the audit of both pipelines and a float64 lockstep probe (a small subset, two
 epochs, every step compared), then trains in the chosen mode. How: parity/compare_run.py.
@@ -23,6 +24,11 @@ from shared.exit_codes import EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pair"]:  # `mnist-parity pair`: a user's own Keras/PyTorch pair
+        from parity.pair import main as pair
+
+        return pair(argv[1:])
     try:
         from parity.compare_run import compare
 

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from parity.pair_ladder import judge, markdown, terminal_text
-from parity.run_dirs import new_run_dir
+from parity.run_dirs import discard_run_dir, new_run_dir
 from parity.runner import _side_env
 from parity.startup_notices import StartupNotices
 from shared.exit_codes import EXIT_CRASH, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE
@@ -123,7 +122,7 @@ def pair(argv=None) -> int:
                 for other in halves.values():
                     other.kill()
                     other.wait()
-                shutil.rmtree(out) if not args.out else None
+                discard_run_dir(out, made=not args.out)  # nothing half-written is left
                 if status == EXIT_USAGE:
                     print(output.strip().splitlines()[-1], file=sys.stderr)
                     return EXIT_USAGE
@@ -136,7 +135,8 @@ def pair(argv=None) -> int:
         for process in halves.values():
             process.kill()
             process.wait()
-        print(f"\ninterrupted (Ctrl-C); the partial pair run is in {out}/", file=sys.stderr)
+        discard_run_dir(out, made=not args.out)
+        print("\ninterrupted (Ctrl-C); nothing was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     keras = json.loads((out / "keras.json").read_text())
     torch = json.loads((out / "torch.json").read_text())
