@@ -149,11 +149,10 @@ def pair(argv=None) -> int:
         f"{args.dtype}, {args.steps} training steps of {args.batch_size}; input: "
         f"{keras['input']['source']}, Keras {tuple(keras['input']['shape'])}, PyTorch "
         f"{tuple(torch['input']['shape'])}",
-        "optimizer and loss: "
-        + ", ".join(
-            f"{what} {'given by the builders' if keras['given'][what] else 'the spec'}"
-            for what in ("optimizer", "loss")
-        ),
+        "optimizer: "
+        + ("the builders' own" if keras["given"]["optimizer"] else "the spec's Adam, bridged")
+        + "; loss: "
+        + ("the builders' own" if keras["given"]["loss"] else "the spec's cross-entropy"),
     ]
     text = terminal_text(ladder)
     print("\n".join(header) + "\n" + text)

@@ -12,6 +12,7 @@ import pytest
 
 from parity.compare_options import parse_args as compare_args
 from parity.compare_options import side_sets
+from parity.pair import parse_args as pair_args
 from shared.cli import side_parser, spec_overrides
 from shared.spec import load_spec
 
@@ -56,6 +57,9 @@ RUN_BY = {
     ),
     "python compare.py --quick --ablate adam-epsilon": (
         "tests/test_walkthrough.py::test_an_ablation_is_asked_in_the_audit"
+    ),
+    "mnist-parity pair --keras examples.pairs.project:keras_mlp --torch examples.pairs.project:torch_mlp": (
+        "tests/test_pair.py::test_the_command_on_the_mlp_pair_passes_and_writes_its_report"
     ),
     "python -m keras_impl.train --out keras.json": (
         "tests/test_train.py::test_one_epoch_on_a_subset_is_sane_and_round_trips"
@@ -156,6 +160,9 @@ def test_a_readme_command_parses_and_its_spec_loads(command):
             args
         ).values():  # as compare.py loads each side's before training
             load_spec([*spec_overrides(args), *one_sided], quick=args.quick)
+    elif argv[:2] == ["mnist-parity", "pair"]:
+        pair_args(argv[2:])
+        return
     else:
         assert argv[:2] == ["python", "-m"] and argv[2] in ("keras_impl.train", "torch_impl.train")
         module = ROOT / (argv[2].replace(".", "/") + ".py")

@@ -254,7 +254,7 @@ def describe_settings(model, optimizer, loss, layers: list[dict], modules) -> di
             left, right, top, bottom = extra
             pads = [own[0] + top, own[1] + bottom, own[2] + left, own[3] + right]
             rows[f"{where} padding"] = [padding_words(pads), padding_words(own)]
-            rows[f"{where} stride"] = [f"{tuple(module.stride)}", "(1, 1)"]
+            rows[f"{where} stride"] = [f"{tuple(module.stride)}"] * 2
         elif kind == "batchnorm":
             p = module.momentum
             rule = (
