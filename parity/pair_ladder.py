@@ -48,28 +48,30 @@ class Ladder:
         return self.failed is None and not self.audit_differs
 
 
-def _layer_label(keras: dict, name: str) -> str:
-    """`dense_1 (Dense) / layers.3 (Linear)`: a Keras layer and its PyTorch partner."""
-    pairs = {k["name"]: t for k, t in zip(_weighted(keras["layers"]), _weighted(keras["_torch"]))}
-    layer = name.split("/")[0]
-    if layer == "output":
-        last = keras["layers"][-1]
-        activation = last.get("activation", "linear")
-        after = f" (after the {activation} of {last['name']})" if activation != "linear" else ""
-        return f"the model's output{after}"
-    k = next(entry for entry in keras["layers"] if entry["name"] == layer)
-    t = pairs[layer]
-    role = name.split("/")[1] if "/" in name else "output"
-    return f"{layer} ({k['class']}) / {t['name']} ({t['class']}): {role}"
+def _labeller(keras_layers: list[dict], torch_layers: list[dict]):
+    """name -> words: `dense_1 (Dense) / layers.3 (Linear): kernel` for a Keras layer (and role) and
+    its PyTorch partner; "output" -> the model's output."""
+    partners = {k["name"]: t for k, t in zip(_weighted(keras_layers), _weighted(torch_layers))}
+    classes = {entry["name"]: entry["class"] for entry in keras_layers}
+
+    def label(name: str) -> str:
+        if name == "output":
+            last = keras_layers[-1]
+            activation = last.get("activation", "linear")
+            after = f" (after the {activation} of {last['name']})" if activation != "linear" else ""
+            return f"the model's output{after}"
+        layer, _, role = name.partition("/")
+        t = partners[layer]
+        return f"{layer} ({classes[layer]}) / {t['name']} ({t['class']}): {role or 'output'}"
+
+    return label
 
 
 def _weighted(layers: list[dict]) -> list[dict]:
     return [entry for entry in layers if entry["kind"] in ("dense", "conv2d", "batchnorm")]
 
 
-def _first_beyond(
-    keras: dict, a: dict, b: dict, keys, tolerance: float
-) -> tuple[str | None, float]:
+def _first_beyond(a: dict, b: dict, keys, tolerance: float) -> tuple[str | None, float]:
     """The first of `keys` whose fingerprints differ beyond `tolerance`, and the largest difference."""
     first, largest = None, 0.0
     for key in keys:
@@ -82,7 +84,7 @@ def _first_beyond(
 
 def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: str) -> Ladder:
     ladder = Ladder(dtype, tolerance, judged_steps)
-    keras = {**keras, "_torch": torch["layers"]}
+    label = _labeller(keras["layers"], torch["layers"])
     if "settings" in torch:
         ladder.audit = audit_rows(keras["settings"], torch["settings"])
 
@@ -114,9 +116,9 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
     rung("weights", True, f"{len(torch['weights'])} tensors {how}")
 
     keys = [key for key in keras["forward"] if key in torch["forward"]]
-    first, largest = _first_beyond(keras, keras["forward"], torch["forward"], keys, tolerance)
+    first, largest = _first_beyond(keras["forward"], torch["forward"], keys, tolerance)
     if first is not None:
-        where = _layer_label(keras, first)
+        where = label(first)
         measured = relative(keras["forward"][first], torch["forward"][first])
         rung("forward", False, f"{where} differs by {measured:.3g}", where, largest)
         return unreached()
@@ -129,9 +131,9 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
 
     k_step, t_step = keras["steps"][0], torch["steps"][0]
     keys = ["loss", *(key for key in k_step if key.startswith("grad/"))]
-    first, largest = _first_beyond(keras, k_step, t_step, keys, tolerance)
+    first, largest = _first_beyond(k_step, t_step, keys, tolerance)
     if first is not None:
-        where = "the loss" if first == "loss" else _layer_label(keras, first.split("/", 1)[1])
+        where = "the loss" if first == "loss" else label(first.split("/", 1)[1])
         measured = relative(k_step[first], t_step[first])
         label = "" if first == "loss" else " gradient"
         rung("backward", False, f"step 1: {where}{label} differs by {measured:.3g}", where, largest)
@@ -146,12 +148,12 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
     largest, judged = 0.0, keras["steps"][:judged_steps]
     for step, (k_step, t_step) in enumerate(zip(judged, torch["steps"]), 1):
         keys = list(k_step)
-        first, step_largest = _first_beyond(keras, k_step, t_step, keys, tolerance)
+        first, step_largest = _first_beyond(k_step, t_step, keys, tolerance)
         largest = max(largest, step_largest)
         if first is not None:
             kind, _, name = first.partition("/")
             what = {"grad": "gradient", "param": "after the update", "state": "running statistic"}
-            where = "the loss" if first == "loss" else f"{_layer_label(keras, name)} ({what[kind]})"
+            where = "the loss" if first == "loss" else f"{label(name)} ({what[kind]})"
             measured = relative(k_step[first], t_step[first])
             rung(
                 "training",
