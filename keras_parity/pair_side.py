@@ -27,6 +27,7 @@ from shared.pairing import (
     PairUsageError,
     call_builder,
     dropout_numbers,
+    initializer_words,
     load_builder,
     padding_words,
     pair_inputs,
@@ -203,6 +204,9 @@ def describe_settings(model, optimizer, loss, layers: list[dict], shapes: dict) 
         layer, kind = by_name[entry["name"]], entry["kind"]
         where = f"{kind} {counts.setdefault(kind, 0) + 1}"
         counts[kind] += 1
+        if kind in ("dense", "conv2d"):
+            kernel = keras.ops.convert_to_numpy(layer.kernel.value)
+            rows[f"{where} initializer"] = initializer_words(kernel, kind)
         if kind == "conv2d":
             rows[f"{where} padding"] = padding_words(_padding(layer, shapes[entry["name"]]))
             rows[f"{where} stride"] = f"{tuple(layer.strides)}"

@@ -178,13 +178,23 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
     return ladder
 
 
+# Rows that may differ with no effect on the ladder, and why
+NOTED = {
+    "initializer": "the tool carries the Keras weights, so the initializers do not enter the ladder; "
+    "a port that trains from its own initialization starts elsewhere",
+}
+
+
 def audit_rows(keras: dict, torch: dict) -> list[dict]:
-    """Each setting side by side: same; bridged (equal, where PyTorch's default differs); differs."""
+    """Each setting side by side: same; bridged (equal, where PyTorch's default differs); noted
+    (differs with no effect on the ladder, NOTED says why); differs."""
     rows = []
     for name in [*keras, *(name for name in torch if name not in keras)]:
         k = keras.get(name, "(none)")
         t, default = torch.get(name, ["(none)", "(none)"])
         status = "differs" if k != t else "bridged" if default != t else "same"
+        if status == "differs" and name.rsplit(" ", 1)[-1] in NOTED:
+            status = "noted"
         rows.append(
             {"row": name, "keras": k, "torch": t, "torch_default": default, "status": status}
         )
@@ -218,7 +228,7 @@ def terminal_text(ladder: Ladder) -> str:
         lines.append(f"{index} {rung.name:9} {word:4}  {rung.summary}")
     counts = {
         status: sum(row["status"] == status for row in ladder.audit)
-        for status in ("same", "bridged", "differs")
+        for status in ("same", "bridged", "noted", "differs")
     }
     lines.append(
         f"  audit     {len(ladder.audit)} settings: "

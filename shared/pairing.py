@@ -101,6 +101,14 @@ def padding_words(pads) -> str:
     return "top {}, bottom {}, left {}, right {}".format(*pads)
 
 
+def initializer_words(kernel: np.ndarray, kind: str) -> str:
+    """The initializer a kernel (in Keras's layout) was drawn from, measured (shared/settings.py)."""
+    from shared.settings import kernel_family
+
+    receptive = int(np.prod(kernel.shape[:-2])) if kind == "conv2d" else 1
+    return kernel_family(kernel, receptive * kernel.shape[-2], receptive * kernel.shape[-1])
+
+
 def weighted(layers: list[dict]) -> list[dict]:
     return [layer for layer in layers if layer["kind"] in WEIGHTED]
 

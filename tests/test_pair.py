@@ -281,3 +281,20 @@ def test_a_module_the_tool_cannot_pair_exits_2_naming_it(tmp_path):
     assert "1 (RNN)" in done.stderr and "Supported" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert not any(out.iterdir())  # nothing half-written
+
+
+@pytest.mark.slow
+def test_a_slip_exits_1_naming_its_rung_and_layer(tmp_path, compare_cli):
+    done = compare_cli(
+        "pair",
+        "--keras",
+        "examples.pairs.slips:keras_mlp",
+        "--torch",
+        "examples.pairs.slips:square_transpose",
+        "--steps",
+        "2",
+        "--out",
+        str(tmp_path / "pair"),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL: rung 2 (weights) fails at hidden2/kernel into 3.weight" in done.stdout

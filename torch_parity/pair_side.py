@@ -32,6 +32,7 @@ from shared.pairing import (
     carry_rule,
     dropout_numbers,
     explain_loaded,
+    initializer_words,
     load_builder,
     padding_words,
     pair_layers,
@@ -168,6 +169,19 @@ def _flatten(keras_entry: dict, torch_entry: dict) -> list[int] | None:
     if shape and shape[2] > 1 and torch_entry.get("flatten_order", "chw") in ("chw", None):
         return shape
     return None
+
+
+def _initializers(pairs, modules) -> dict:
+    """Each kernel's initializer, measured on the module's own weights, as the audit's rows."""
+    rows, counts = {}, {}
+    for keras_entry, torch_entry in pairs:
+        kind = keras_entry["kind"]
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind in ("dense", "conv2d"):
+            weight = modules[torch_entry["name"]].weight.detach().cpu().numpy()
+            words = initializer_words(to_keras(weight, "kernel", kind, None), kind)
+            rows[f"{kind} {counts[kind]} initializer"] = [words, words]
+    return rows
 
 
 @torch.no_grad()
@@ -399,6 +413,7 @@ def main(argv=None) -> int:
         if problem is not None:
             record["structure"] = problem
         else:
+            initializers = _initializers(pairs, modules)  # before the Keras weights replace them
             record["weights"] = carry_weights(pairs, modules, keras_weights, loaded)
             spec = load_spec([f"train.dtype={args.dtype}"])
             from torch_impl.train import make_loss, make_optimizer
@@ -406,6 +421,7 @@ def main(argv=None) -> int:
             optimizer = optimizer if optimizer is not None else make_optimizer(model, spec)
             loss = loss if loss is not None else make_loss()
             record["settings"] = describe_settings(model, optimizer, loss, layers, modules)
+            record["settings"].update(initializers)
             record["forward"] = forward_records(model, pairs, modules, x[: args.batch_size])
             record["steps"] = training_records(
                 model, optimizer, loss, x, y, args.batch_size, args.steps, args.seed, pairs, modules
