@@ -8,7 +8,8 @@ question.
 The runs are the `runs` of each `[[page.exercise]]` in docs/walkthrough-data/pages.toml (each the
 arguments added to `python compare.py --quick`), and the quick configuration as it ships. The file
 records, per run, each side's test scores and per-epoch curves and the verdict, with the commit,
-date and machine, like docs/ablations.json.
+date and machine, like docs/ablations.json. `exercises_markdown` folds them into a page
+(parity/walkthrough.py).
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ import tempfile
 from pathlib import Path
 
 from parity.ablations import machine, provenance_run, summarise
-from parity.walkthrough_inputs import AS_SHIPPED, EXERCISES, load_prose
-from shared.results import write_json
+from parity.walkthrough_inputs import (
+    AS_SHIPPED,
+    EXERCISES,
+    Page,
+    ProseError,
+    load_exercise_runs,
+    load_prose,
+)
+from shared.results import SIDES, write_json
 
 
 def exercise_runs() -> list[str]:
@@ -75,6 +83,68 @@ def main(argv=None) -> int:
     write_json(path, doc)
     print(f"written to {path}")
     return 0
+
+
+def exercises_markdown(page: Page) -> list[str]:
+    """Try this: each exercise's question and commands, its measured answer folded under it."""
+    measured = load_exercise_runs()
+    runs = measured.get("runs", {})
+    out = ["## Try this", ""]
+    for n, exercise in enumerate(page.exercise, 1):
+        missing = [run for run in (AS_SHIPPED, *exercise.runs) if run not in runs]
+        if missing:
+            raise ProseError(
+                f"{page.slug}: exercise {n} asks for a run the sweep has not measured, "
+                f"{missing[0]!r}: python -m parity.exercises --only '{missing[0]}'"
+            )
+        out += [f"{n}. {exercise.question}", "", "   ```bash"]
+        out += [f"   python compare.py --quick {run}".rstrip() for run in exercise.runs]
+        out += ["   ```", "", "   <details><summary>What the sweep measured</summary>", ""]
+        out += [f"   {line}" if line else "" for line in answer_table(exercise, runs)]
+        out += ["", *[f"   {line}" if line else "" for line in exercise.answer.split("\n")]]
+        out += ["", "   </details>", ""]
+    provenance = measured["provenance"]
+    for run in provenance["runs"]:
+        dirty = " with uncommitted changes" if run["uncommitted_changes"] else ""
+        out.append(
+            f"Measured by `{run['command']}` at commit `{run['commit'][:12]}`{dirty} on "
+            f"{run['date']} ({provenance['machine']}); one seed each, `docs/walkthrough-data/"
+            f"{EXERCISES.name}` holds every number."
+        )
+    return out + [""]
+
+
+def answer_table(exercise, runs: dict) -> list[str]:
+    """Each run's test scores on both sides beside the quick configuration as shipped, and with
+    exercise.curves, each epoch's validation loss."""
+    out = [
+        "| run | Keras test accuracy | PyTorch test accuracy | Keras test loss | PyTorch test loss "
+        "| compare.py |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arguments in (AS_SHIPPED, *exercise.runs):
+        run = runs[arguments]
+        label = f"`{arguments}`" if arguments else "as shipped"
+        cells = [label]
+        for key, form in (("test_accuracy", "{:.2%}"), ("test_loss", "{:.4f}")):
+            cells += [form.format(run[side][key]) if side in run else "-" for side in SIDES]
+        verdict = run.get("verdict", run.get("error", "no verdict"))
+        cells.append(f"exit {run['exit']}: {verdict.split(':')[0]}")
+        out.append("| " + " | ".join(cells) + " |")
+    if exercise.curves:
+        for arguments in exercise.runs:
+            run = runs[arguments]
+            out += ["", f"Loss per epoch, `{arguments}`:", ""]
+            out += [
+                "| epoch | Keras training | PyTorch training | Keras validation "
+                "| PyTorch validation |",
+                "|---|---|---|---|---|",
+            ]
+            epochs = zip(*(run[side]["epochs"] for side in SIDES))
+            for n, rows in enumerate(epochs, 1):
+                cells = [f"{r[key]:.4f}" for key in ("train_loss", "val_loss") for r in rows]
+                out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return out
 
 
 if __name__ == "__main__":

@@ -24,20 +24,17 @@ from pathlib import Path
 
 from parity import stage_shapes
 from parity.bridges import ABLATIONS, ROOT, Bridge, Slip
+from parity.exercises import exercises_markdown
 from parity.walkthrough_inputs import (
-    AS_SHIPPED,
     DOCS,
-    EXERCISES,
     INDEX,
     MEASURED,
     PAGES,
     Page,
-    ProseError,
     bridging_lines,
     entries_for,
     failed_checks,
     find,
-    load_exercise_runs,
     load_measurements,
     measured_cost,
     one_sided_reason,
@@ -158,68 +155,6 @@ def page_markdown(page: Page, stages: dict, ablations: dict, tags: dict) -> str:
             out += card_markdown(entry, tags, ablations)
     out += exercises_markdown(page)
     return "\n".join(out).rstrip() + "\n"
-
-
-def exercises_markdown(page: Page) -> list[str]:
-    """Try this: each exercise's question and commands, its measured answer folded under it."""
-    measured = load_exercise_runs()
-    runs = measured.get("runs", {})
-    out = ["## Try this", ""]
-    for n, exercise in enumerate(page.exercise, 1):
-        missing = [run for run in (AS_SHIPPED, *exercise.runs) if run not in runs]
-        if missing:
-            raise ProseError(
-                f"{page.slug}: exercise {n} asks for a run the sweep has not measured, "
-                f"{missing[0]!r}: python -m parity.exercises --only '{missing[0]}'"
-            )
-        out += [f"{n}. {exercise.question}", "", "   ```bash"]
-        out += [f"   python compare.py --quick {run}".rstrip() for run in exercise.runs]
-        out += ["   ```", "", "   <details><summary>What the sweep measured</summary>", ""]
-        out += [f"   {line}" if line else "" for line in answer_table(exercise, runs)]
-        out += ["", *[f"   {line}" if line else "" for line in exercise.answer.split("\n")]]
-        out += ["", "   </details>", ""]
-    provenance = measured["provenance"]
-    for run in provenance["runs"]:
-        dirty = " with uncommitted changes" if run["uncommitted_changes"] else ""
-        out.append(
-            f"Measured by `{run['command']}` at commit `{run['commit'][:12]}`{dirty} on "
-            f"{run['date']} ({provenance['machine']}); one seed each, `docs/walkthrough-data/"
-            f"{EXERCISES.name}` holds every number."
-        )
-    return out + [""]
-
-
-def answer_table(exercise, runs: dict) -> list[str]:
-    """Each run's test scores on both sides beside the quick configuration as shipped, and with
-    exercise.curves, each epoch's validation loss."""
-    out = [
-        "| run | Keras test accuracy | PyTorch test accuracy | Keras test loss | PyTorch test loss "
-        "| compare.py |",
-        "|---|---|---|---|---|---|",
-    ]
-    for arguments in (AS_SHIPPED, *exercise.runs):
-        run = runs[arguments]
-        label = f"`{arguments}`" if arguments else "as shipped"
-        cells = [label]
-        for key, form in (("test_accuracy", "{:.2%}"), ("test_loss", "{:.4f}")):
-            cells += [form.format(run[side][key]) if side in run else "-" for side in SIDES]
-        verdict = run.get("verdict", run.get("error", "no verdict"))
-        cells.append(f"exit {run['exit']}: {verdict.split(':')[0]}")
-        out.append("| " + " | ".join(cells) + " |")
-    if exercise.curves:
-        for arguments in exercise.runs:
-            run = runs[arguments]
-            out += ["", f"Loss per epoch, `{arguments}`:", ""]
-            out += [
-                "| epoch | Keras training | PyTorch training | Keras validation "
-                "| PyTorch validation |",
-                "|---|---|---|---|---|",
-            ]
-            epochs = zip(*(run[side]["epochs"] for side in SIDES))
-            for n, rows in enumerate(epochs, 1):
-                cells = [f"{r[key]:.4f}" for key in ("train_loss", "val_loss") for r in rows]
-                out.append(f"| {n} | " + " | ".join(cells) + " |")
-    return out
 
 
 SWEEP_HEADING = "## What each difference costs: the ablation sweep"
