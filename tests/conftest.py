@@ -44,6 +44,29 @@ def once(tmp_path_factory, name: str, compute):
         return value
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` sends the tests of one xdist_group to one worker by the suffix `@group` that
+    pytest-xdist adds to their node ids. From pytest 9.2 a node's id is a structured `_id` and xdist
+    (3.8) still writes the old `_nodeid`, so nothing is grouped: each test of a group may land on
+    either worker, and the worker that did not compute the group's fixture waits for the other
+    (pytest-xdist issue #1386). This adds the suffix the way pytest 9.2 reads it, on the workers, and
+    only where xdist's own did not take (an xdist that works leaves nothing to do here)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # an older pytest: xdist's suffix works there
+        return
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if groups and "@" not in item.nodeid.rpartition("]")[2] and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(groups))}")
+
+
 @pytest.fixture(scope="session")
 def spec():
     return load_spec()
