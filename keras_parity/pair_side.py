@@ -44,6 +44,10 @@ RANDOM = (  # layers that draw random numbers in training, which the tool cannot
 )
 
 
+NOT_A_CHAIN = (
+    "the model is not its layers applied one after the other: the tool pairs models that are "
+    "chains of layers (Sequential, or functional without branches or several inputs)"
+)
 WEIGHTED = {
     keras.layers.Dense: "dense",
     keras.layers.Conv2D: "conv2d",
@@ -107,7 +111,13 @@ def describe_layers(model: keras.Model) -> list[dict]:
                 entry["flattened_from"] = flattened
             flattened = None
         elif type(layer) is keras.layers.Dropout:
-            entry.update(kind="dropout", rate=float(layer.rate))
+            if layer.noise_shape is not None:
+                raise PairUsageError(
+                    f"layer {layer.name}: Dropout with noise_shape {layer.noise_shape} drops "
+                    "whole slices; the tool shares elementwise masks only (nn.Dropout's)"
+                )
+            units = [int(n) for n in layer.input.shape[1:]]
+            entry.update(kind="dropout", rate=float(layer.rate), units=units)
         elif isinstance(layer, RANDOM) or type(layer).__name__.startswith("Random"):
             raise PairUsageError(
                 f"layer {layer.name} ({type(layer).__name__}) draws random numbers "
@@ -118,11 +128,10 @@ def describe_layers(model: keras.Model) -> list[dict]:
                 f"layer {layer.name} ({type(layer).__name__}) has weights the tool "
                 f"cannot pair. Supported: {SUPPORTED}"
             )
-        elif isinstance(layer, keras.layers.Flatten):
-            shape = layer.input.shape if hasattr(layer, "input") else None
-            entry["kind"] = "flatten"
-            if shape is not None and len(shape) == 4:
-                flattened = [int(n) for n in shape[1:]]
+        elif isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
+            entry["kind"] = "flatten"  # a Reshape to one dimension flattens in the same order
+            if len(layer.input.shape) == 4 and len(layer.output.shape) == 2:
+                flattened = [int(n) for n in layer.input.shape[1:]]
         else:
             entry["kind"] = "free"
         described.append(entry)
@@ -151,26 +160,27 @@ def forward_records(model: keras.Model, x: np.ndarray) -> tuple[dict, dict]:
             continue
         shapes[layer.name] = list(h.shape)
         activation = getattr(layer, "activation", None)
-        if layer.weights and activation not in (None, keras.activations.linear):
-            layer.activation = keras.activations.linear
-            try:
-                h = layer(h, training=False)
-            finally:
-                layer.activation = activation
-            outputs[layer.name] = fingerprint(keras.ops.convert_to_numpy(h))
-            h = activation(h)
-        else:
+        fused = layer.weights and activation not in (None, keras.activations.linear)
+        try:
+            if fused:  # the output before the layer's own activation, which PyTorch keeps apart
+                layer.activation = keras.activations.linear
             h = layer(h, training=False)
-            if layer.weights:
-                outputs[layer.name] = fingerprint(keras.ops.convert_to_numpy(h))
+        except (ValueError, TypeError) as err:
+            raise PairUsageError(
+                f"{NOT_A_CHAIN}: {layer.name} ({type(layer).__name__}) cannot take the output "
+                "of the layer before it alone"
+            ) from err
+        finally:
+            if fused:
+                layer.activation = activation
+        if layer.weights:
+            outputs[layer.name] = fingerprint(keras.ops.convert_to_numpy(h))
+        if fused:
+            h = activation(h)
     whole = keras.ops.convert_to_numpy(model(x, training=False))
     chained = keras.ops.convert_to_numpy(h)
     if whole.shape != chained.shape or not np.allclose(whole, chained, rtol=1e-9, atol=1e-12):
-        raise PairUsageError(
-            "the model's output is not its layers applied one after the other: the "
-            "tool pairs models that are chains of layers (Sequential, or functional "
-            "without branches)"
-        )
+        raise PairUsageError(NOT_A_CHAIN)
     outputs["output"] = fingerprint(whole)
     return outputs, shapes
 
@@ -199,6 +209,14 @@ def describe_settings(model, optimizer, loss, layers: list[dict], shapes: dict) 
         else type(loss).__name__
     )
     rows["loss.model_output"] = f"{output}, into a loss that takes {takes}"
+    rows["loss.label_smoothing"] = f"{float(getattr(loss, 'label_smoothing', 0.0)):.6g}"
+    regularized = [
+        f"{layer.name} {what}"
+        for layer in layers_of(model)
+        for what in ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+        if getattr(layer, what, None) is not None
+    ]
+    rows["regularization"] = ", ".join(regularized) or "none"
     by_name, counts = {layer.name: layer for layer in layers_of(model)}, {}
     for entry in layers:
         layer, kind = by_name[entry["name"]], entry["kind"]
@@ -218,6 +236,19 @@ def describe_settings(model, optimizer, loss, layers: list[dict], shapes: dict) 
         elif kind == "dropout":
             rows[f"{where} rate"] = f"{entry['rate']:.6g}"
     return rows
+
+
+def _float64_constants(optimizer):
+    """In float64, the optimizer's Python-float constants as np.float64: on TensorFlow a Python
+    float becomes a float32 tensor first (a momentum of 0.9 moves by 1e-8), which a float64
+    comparison would report as a difference of the port. The values are the builder's."""
+    if keras.config.floatx() != "float64":
+        return optimizer
+    config = {
+        key: np.float64(value) if isinstance(value, float) and key != "learning_rate" else value
+        for key, value in optimizer.get_config().items()
+    }
+    return type(optimizer).from_config(config)
 
 
 def _names(layers: list[dict], model) -> dict[str, str]:
@@ -243,7 +274,7 @@ def training_records(
         return layer
 
     trained = keras.models.clone_model(model, clone_function=twin)
-    trained.compile(optimizer=recording_optimizer(optimizer), loss=loss)
+    trained.compile(optimizer=recording_optimizer(_float64_constants(optimizer)), loss=loss)
     dropouts = [layer for layer in layers_of(trained) if isinstance(layer, GivenDropout)]
     names = _names(layers, model)
     records = []

@@ -124,7 +124,8 @@ def pair(argv=None) -> int:
                     other.wait()
                 discard_run_dir(out, made=not args.out)  # nothing half-written is left
                 if status == EXIT_USAGE:
-                    print(output.strip().splitlines()[-1], file=sys.stderr)
+                    message = output[output.rfind(f"{side}: ") :].strip()  # the half's own words
+                    print(message, file=sys.stderr)
                     return EXIT_USAGE
                 print(
                     f"the {side} half crashed (exit status {status}):\n{output[-3000:]}",

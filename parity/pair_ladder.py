@@ -11,11 +11,15 @@ weights after the update and running statistics, the first differing step and te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from parity.step_comparison import relative
 
 RUNGS = ("structure", "weights", "forward", "backward", "training")
+# the loss of a training step: the batch's, through the model in training mode with the shared
+# dropout masks (a dropout rate or place that differs shows here first)
+LOSS = "the training loss (dropout on, masks shared)"
 
 
 @dataclass
@@ -71,15 +75,29 @@ def _weighted(layers: list[dict]) -> list[dict]:
     return [entry for entry in layers if entry["kind"] in ("dense", "conv2d", "batchnorm")]
 
 
+def _difference(a: dict, b: dict, key: str) -> float:
+    """Relative difference of two records' fingerprints; infinite where one side lacks the key (a
+    PyTorch parameter with no gradient: frozen on that side only)."""
+    return relative(a[key], b[key]) if key in a and key in b else math.inf
+
+
 def _first_beyond(a: dict, b: dict, keys, tolerance: float) -> tuple[str | None, float]:
     """The first of `keys` whose fingerprints differ beyond `tolerance`, and the largest difference."""
     first, largest = None, 0.0
     for key in keys:
-        measured = relative(a[key], b[key])
+        measured = _difference(a, b, key)
         largest = max(largest, measured)
         if first is None and not measured <= tolerance:
             first = key
     return first, largest
+
+
+def _by(measured: float) -> str:
+    return (
+        "is missing on one side (frozen there?)"
+        if math.isinf(measured)
+        else f"differs by {measured:.3g}"
+    )
 
 
 def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: str) -> Ladder:
@@ -119,8 +137,8 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
     first, largest = _first_beyond(keras["forward"], torch["forward"], keys, tolerance)
     if first is not None:
         where = label(first)
-        measured = relative(keras["forward"][first], torch["forward"][first])
-        rung("forward", False, f"{where} differs by {measured:.3g}", where, largest)
+        measured = _difference(keras["forward"], torch["forward"], first)
+        rung("forward", False, f"{where} {_by(measured)}", where, largest)
         return unreached()
     rung(
         "forward",
@@ -133,10 +151,9 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
     keys = ["loss", *(key for key in k_step if key.startswith("grad/"))]
     first, largest = _first_beyond(k_step, t_step, keys, tolerance)
     if first is not None:
-        where = "the loss" if first == "loss" else label(first.split("/", 1)[1])
-        measured = relative(k_step[first], t_step[first])
-        label = "" if first == "loss" else " gradient"
-        rung("backward", False, f"step 1: {where}{label} differs by {measured:.3g}", where, largest)
+        where = LOSS if first == "loss" else label(first.split("/", 1)[1]) + " gradient"
+        measured = _difference(k_step, t_step, first)
+        rung("backward", False, f"step 1: {where} {_by(measured)}", where, largest)
         return unreached()
     rung(
         "backward",
@@ -147,18 +164,18 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
 
     largest, judged = 0.0, keras["steps"][:judged_steps]
     for step, (k_step, t_step) in enumerate(zip(judged, torch["steps"]), 1):
-        keys = list(k_step)
+        keys = [*k_step, *(key for key in t_step if key not in k_step)]
         first, step_largest = _first_beyond(k_step, t_step, keys, tolerance)
         largest = max(largest, step_largest)
         if first is not None:
             kind, _, name = first.partition("/")
             what = {"grad": "gradient", "param": "after the update", "state": "running statistic"}
-            where = "the loss" if first == "loss" else f"{label(name)} ({what[kind]})"
-            measured = relative(k_step[first], t_step[first])
+            where = LOSS if first == "loss" else f"{label(name)} ({what[kind]})"
+            measured = _difference(k_step, t_step, first)
             rung(
                 "training",
                 False,
-                f"step {step}: {where} differs by {measured:.3g}",
+                f"step {step}: {where} {_by(measured)}",
                 f"step {step}: {where}",
                 largest,
             )
@@ -182,6 +199,9 @@ def judge(keras: dict, torch: dict, tolerance: float, judged_steps: int, dtype: 
 NOTED = {
     "initializer": "the tool carries the Keras weights, so the initializers do not enter the ladder; "
     "a port that trains from its own initialization starts elsewhere",
+    "not measured before": "padding applied before the convolution by an operation the tool could "
+    "not see (not a padding module or functional.pad right before it): the forward rung compares "
+    "the convolution's output",
 }
 
 
@@ -193,7 +213,7 @@ def audit_rows(keras: dict, torch: dict) -> list[dict]:
         k = keras.get(name, "(none)")
         t, default = torch.get(name, ["(none)", "(none)"])
         status = "differs" if k != t else "bridged" if default != t else "same"
-        if status == "differs" and name.rsplit(" ", 1)[-1] in NOTED:
+        if status == "differs" and any(name.endswith(key) or str(t).endswith(key) for key in NOTED):
             status = "noted"
         rows.append(
             {"row": name, "keras": k, "torch": t, "torch_default": default, "status": status}
@@ -233,6 +253,8 @@ def terminal_text(ladder: Ladder) -> str:
     lines.append(
         f"  audit     {len(ladder.audit)} settings: "
         + ", ".join(f"{n} {status}" for status, n in counts.items())
+        if ladder.audit
+        else "  audit     not run: the models could not be paired"
     )
     for row in ladder.audit_differs:
         lines.append(f"    differs  {row['row']}: keras {row['keras']}; torch {row['torch']}")

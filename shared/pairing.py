@@ -179,7 +179,20 @@ def pair_layers(keras: list[dict], torch: list[dict]) -> tuple[list[tuple[dict, 
             f"dropout layers after weighted layers {k_dropouts} in Keras, {t_dropouts} in "
             "PyTorch (counted from 1)"
         )
+    for index, (k, t) in enumerate(zip(_of(keras, "dropout"), _of(torch, "dropout")), 1):
+        units = k.get("units", [])
+        expected = [units[2], *units[:2]] if len(units) == 3 else units
+        if t.get("units", expected) != expected:
+            return pairs, (
+                f"dropout {index} acts on {tuple(units)} in Keras, on {tuple(t['units'])} in "
+                "PyTorch: the tool shares masks element by element, so both must drop the same "
+                "tensor (put them at the same place)"
+            )
     return pairs, None
+
+
+def _of(layers: list[dict], kind: str) -> list[dict]:
+    return [layer for layer in layers if layer["kind"] == kind]
 
 
 def carry_rule(role: str, kind: str, flatten: list[int] | None) -> str:

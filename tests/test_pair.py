@@ -298,3 +298,54 @@ def test_a_slip_exits_1_naming_its_rung_and_layer(tmp_path, compare_cli):
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL: rung 2 (weights) fails at hidden2/kernel into 3.weight" in done.stdout
+
+
+def test_what_a_module_does_in_forward_is_measured_not_read():
+    """A functional ReLU before a channels-last flatten, functional.pad before a stride-2
+    convolution: measured from the tensors; a Dropout module called twice: a usage error."""
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 2, 3, padding=1)
+            self.conv2 = nn.Conv2d(2, 3, 3, stride=2)
+            self.fc = nn.Linear(3 * 4 * 4, 2)
+
+        def forward(self, x):
+            x = nn.functional.pad(self.conv1(x), (0, 1, 0, 1))
+            return self.fc(nn.functional.relu(self.conv2(x)).permute(0, 2, 3, 1).flatten(1))
+
+    layers, _ = torch_layers(Functional(), torch.randn(2, 1, 8, 8))
+    assert layers[1]["padding"] == [0, 1, 0, 1] and layers[2]["flatten_order"] == "hwc"
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.drop = nn.Linear(4, 4), nn.Linear(4, 2), nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.fc2(self.drop(self.fc1(self.drop(x))))
+
+    with pytest.raises(PairUsageError, match="drop .*called more than once"):
+        torch_layers(Twice(), torch.zeros(2, 4))
+
+
+def test_dropouts_that_cannot_share_a_mask_are_named():
+    channel_drop = keras.layers.Dropout(0.2, noise_shape=(None, 1, 1, 2))
+    with pytest.raises(PairUsageError, match="noise_shape"):
+        keras_layers(keras.Sequential([keras.Input((4, 4, 2)), channel_drop]))
+    before_flatten = keras_layers(
+        keras.Sequential(
+            [
+                keras.Input((2, 2, 3)),
+                keras.layers.Dropout(0.5),
+                keras.layers.Flatten(),
+                keras.layers.Dense(2),
+            ]
+        )
+    )
+    after_flatten = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(12, 2))
+    problem = pair_layers(before_flatten, torch_layers(after_flatten, torch.zeros(2, 3, 2, 2))[0])[
+        1
+    ]
+    assert "dropout 1 acts on (2, 2, 3) in Keras, on (12,) in PyTorch" in problem

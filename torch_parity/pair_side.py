@@ -43,6 +43,7 @@ from shared.results import write_atomically
 from shared.spec import load_spec
 
 WEIGHTED = {nn.Linear: "dense", nn.Conv2d: "conv2d", _BatchNorm: "batchnorm"}
+PADS = (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)
 RANDOM = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 ROLES = {  # the Keras role each tensor pairs with, in Keras's order
     "dense": (("kernel", "weight"), ("bias", "bias")),
@@ -112,18 +113,27 @@ def describe_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[dict], dict
                 f"module {name or 'the model'} ({type(module).__name__}) holds "
                 f"weights the tool cannot pair. Supported: {SUPPORTED}"
             )
-    calls, last = [], [x if x.dim() == 4 else None]
-    flattened: dict[str, str] = {}
+    calls, last, seen = [], [x if x.dim() == 4 else None], {}
+    flattened: dict[str, str | None] = {}
 
     def before(module, inputs):
         if isinstance(module, nn.Linear) and last[0] is not None and inputs[0].dim() == 2:
             flattened[names[module]] = _flatten_order(last[0], inputs[0])
             last[0] = None
+        if isinstance(module, nn.Conv2d):
+            seen[module, "padding"] = _measured_padding(last[0], inputs[0])
+        if type(module) is nn.Dropout:
+            seen[module, "units"] = list(inputs[0].shape[1:])
 
     def after(module, inputs, output):
+        if module in calls and type(module) is nn.Dropout:
+            raise PairUsageError(
+                f"module {names[module]} (Dropout) is called more than once in a forward pass: "
+                "the tool gives each nn.Dropout one mask per step; give each call its own module"
+            )
         if module not in calls:
             calls.append(module)
-        if isinstance(output, torch.Tensor) and output.dim() == 4:
+        if isinstance(output, torch.Tensor) and output.dim() == 4 and not isinstance(module, PADS):
             last[0] = output
 
     leaves = [m for m in model.modules() if not list(m.children())]
@@ -141,10 +151,12 @@ def describe_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[dict], dict
         kind = _kind(module)
         if kind is not None:
             entry.update(kind=kind, tensors=[[r, list(t.shape)] for r, t in _tensors(module)])
-            if kind == "dense":
-                entry["flatten_order"] = flattened.get(names[module])
+            if kind == "dense" and names[module] in flattened:
+                entry["flatten_order"] = flattened[names[module]]
+            if kind == "conv2d":
+                entry["padding"] = seen[module, "padding"]
         elif type(module) is nn.Dropout:
-            entry.update(kind="dropout", rate=float(module.p))
+            entry.update(kind="dropout", rate=float(module.p), units=seen[module, "units"])
         else:
             entry["kind"] = "flatten" if isinstance(module, nn.Flatten) else "free"
         described.append(entry)
@@ -152,13 +164,40 @@ def describe_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[dict], dict
 
 
 def _flatten_order(last: torch.Tensor, flat: torch.Tensor) -> str | None:
-    """How `flat` (B, n) holds the (B, C, H, W) tensor `last`: "chw", "hwc", or None (neither)."""
+    """How `flat` (B, n) holds the (B, C, H, W) tensor `last`, maybe through an elementwise
+    non-decreasing function on the way (a functional ReLU): "chw", "hwc", or None (neither). An order
+    fits where sorting `last` in it sorts `flat` too."""
+    fits = []
     for order, candidate in (
         ("chw", last.flatten(1)),
         ("hwc", last.permute(0, 2, 3, 1).flatten(1)),
     ):
-        if candidate.shape == flat.shape and torch.equal(candidate, flat):
-            return order
+        if candidate.shape != flat.shape:
+            continue
+        ranked = torch.gather(flat, 1, candidate.argsort(dim=1, stable=True))
+        if torch.all(ranked[:, 1:] >= ranked[:, :-1]):
+            fits.append(order)
+    return fits[0] if fits else None
+
+
+def _measured_padding(last: torch.Tensor | None, given: torch.Tensor) -> list[int] | None:
+    """(top, bottom, left, right) zeros around `last` (the last 4-D output before a convolution,
+    padding modules aside) in `given` (the convolution's input), found by where `last` sits in it:
+    the padding of a ZeroPad2d module or of functional.pad. None where `given` is not `last` padded
+    with zeros."""
+    if last is None or last.shape[:2] != given.shape[:2]:
+        return None
+    rows, columns = given.shape[2] - last.shape[2], given.shape[3] - last.shape[3]
+    if rows < 0 or columns < 0:
+        return None
+    for top in range(rows + 1):
+        for left in range(columns + 1):
+            window = given[:, :, top : top + last.shape[2], left : left + last.shape[3]]
+            if torch.equal(window, last):
+                border = given.clone()
+                border[:, :, top : top + last.shape[2], left : left + last.shape[3]] = 0
+                if not border.any():
+                    return [top, rows - top, left, columns - left]
     return None
 
 
@@ -166,9 +205,22 @@ def _flatten(keras_entry: dict, torch_entry: dict) -> list[int] | None:
     """The (h, w, c) to reorder a Dense kernel's rows from, where Keras flattened (h, w, c) and
     PyTorch (c, h, w) with more than one channel."""
     shape = keras_entry.get("flattened_from")
-    if shape and shape[2] > 1 and torch_entry.get("flatten_order", "chw") in ("chw", None):
+    if shape and shape[2] > 1 and torch_entry.get("flatten_order") == "chw":
         return shape
     return None
+
+
+def _check_flatten_orders(pairs) -> None:
+    """PairUsageError where Keras flattened several channels and how PyTorch did is not known."""
+    for keras_entry, torch_entry in pairs:
+        shape = keras_entry.get("flattened_from")
+        if shape and shape[2] > 1 and torch_entry.get("flatten_order") is None:
+            raise PairUsageError(
+                f"cannot tell how the PyTorch module flattens before {torch_entry['name']} "
+                f"(Linear), paired with {keras_entry['name']} after Keras's flatten of "
+                f"{tuple(shape)}: the tool compares the Linear's input with the last 4-D output "
+                "before it; flatten with nn.Flatten, or flatten(1) right after a module"
+            )
 
 
 def _initializers(pairs, modules) -> dict:
@@ -256,18 +308,21 @@ def describe_settings(model, optimizer, loss, layers: list[dict], modules) -> di
     last = layers[-1]["class"] if layers else ""
     output = {"Softmax": "probabilities", "LogSoftmax": "log-probabilities"}.get(last, "logits")
     rows["loss.model_output"] = [f"{output}, into a loss that takes {takes or 'its own input'}"] * 2
+    rows["loss.label_smoothing"] = [f"{float(getattr(loss, 'label_smoothing', 0.0)):.6g}", "0"]
+    decay = group.get("weight_decay", 0)
+    rows["regularization"] = [f"weight decay {decay:.6g}" if decay else "none", "none"]
     counts: dict[str, int] = {}
-    previous = None
     for entry in layers:
         kind, module = entry["kind"], modules[entry["name"]]
         index = counts[kind] = counts.get(kind, 0) + 1
         where = f"{kind} {index}"
         if kind == "conv2d":
-            own = _conv_padding(module)
-            extra = previous.padding if isinstance(previous, nn.ZeroPad2d) else (0, 0, 0, 0)
-            left, right, top, bottom = extra
-            pads = [own[0] + top, own[1] + bottom, own[2] + left, own[3] + right]
-            rows[f"{where} padding"] = [padding_words(pads), padding_words(own)]
+            own, extra = _conv_padding(module), entry.get("padding")
+            pads = [a + b for a, b in zip(own, extra)] if extra is not None else None
+            words = (
+                padding_words(pads) if pads else f"{padding_words(own)}, and not measured before"
+            )
+            rows[f"{where} padding"] = [words, padding_words(own)]
             rows[f"{where} stride"] = [f"{tuple(module.stride)}"] * 2
         elif kind == "batchnorm":
             p = module.momentum
@@ -281,7 +336,6 @@ def describe_settings(model, optimizer, loss, layers: list[dict], modules) -> di
             rows[f"{where} running_variance"] = [_running_variance(module), UNBIASED]
         elif kind == "dropout":
             rows[f"{where} rate"] = [f"{entry['rate']:.6g}"] * 2
-        previous = module
     return rows
 
 
@@ -353,7 +407,7 @@ def training_records(
             value.backward()
             record = {"loss": [value.item(), abs(value.item())]}
             for name, role, kind, flatten, tensor in tensors:
-                if role not in STATES:
+                if role not in STATES and tensor.grad is not None:  # None: frozen
                     grad = tensor.grad.detach().cpu().numpy()
                     record[f"grad/{name}"] = fingerprint(to_keras(grad, role, kind, flatten))
             optimizer.step()
@@ -410,6 +464,7 @@ def main(argv=None) -> int:
             "builder_loaded": loaded,
         }
         pairs, problem = pair_layers(keras_record["layers"], layers)
+        _check_flatten_orders(pairs)
         if problem is not None:
             record["structure"] = problem
         else:
