@@ -22,13 +22,15 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from parity.pair_ladder import judge, markdown, terminal_text
+from parity.pair_ladder import Ladder, judge, markdown, terminal_text
 from parity.run_dirs import discard_run_dir, new_run_dir
 from parity.runner import _side_env
 from parity.startup_notices import StartupNotices
 from shared.exit_codes import EXIT_CRASH, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE
+from shared.pairing import PairUsageError
 from shared.results import write_atomically
 from shared.spec import load_spec
 
@@ -90,95 +92,127 @@ def _finish(process: subprocess.Popen) -> tuple[int, str]:
     return process.returncode, (notices.feed(output) + notices.flush()).decode(errors="replace")
 
 
-def pair(argv=None) -> int:
-    args = parse_args(argv)
-    start = time.perf_counter()
-    out = new_run_dir(args.out)
+class HalfCrashed(RuntimeError):
+    """A half ended with neither its results nor a usage error: exit 3."""
+
+
+@dataclass
+class PairRun:
+    ladder: Ladder
+    out: Path  # report.md, report.json, and what the halves wrote
+    header: list[str]  # what was compared, on what input, with which optimizer and loss
+
+    @property
+    def passed(self) -> bool:
+        return self.ladder.passed
+
+
+def compare_pair(
+    keras: str,
+    torch: str,
+    dtype: str = "float64",
+    steps: int = 20,
+    batch_size: int = 32,
+    seed: int = 0,
+    data: str | None = None,
+    out: str | None = None,
+) -> PairRun:
+    """The Python API of `mnist-parity pair`: both halves run, the ladder judged, the report
+    written to `out` (new or empty; default runs/<time>/). PairUsageError for a usage problem (its
+    message names it), HalfCrashed for a half that crashed; nothing is left in `out` after either."""
+    made = new_run_dir(out)
     common = [
         "--out",
-        str(out),
+        str(made),
         "--dtype",
-        args.dtype,
+        dtype,
         "--steps",
-        str(args.steps),
+        str(steps),
         "--batch-size",
-        str(args.batch_size),
+        str(batch_size),
         "--seed",
-        str(args.seed),
+        str(seed),
     ]
-    keras_options = [
-        "--builder",
-        args.keras,
-        *common,
-        *(["--data", args.data] if args.data else []),
-    ]
+    keras_options = ["--builder", keras, *common, *(["--data", data] if data else [])]
     # both at once: the PyTorch half imports while the Keras half runs, then waits for its files
     halves = {"keras": _start("keras_parity.pair_side", keras_options)}
-    halves["torch"] = _start("torch_parity.pair_side", ["--builder", args.torch, *common])
+    halves["torch"] = _start("torch_parity.pair_side", ["--builder", torch, *common])
     try:
         for side, process in halves.items():
             status, output = _finish(process)
+            if status == EXIT_USAGE:
+                raise PairUsageError(output[output.rfind(f"{side}: ") :].strip())
             if status != EXIT_PASS:
-                for other in halves.values():
-                    other.kill()
-                    other.wait()
-                discard_run_dir(out, made=not args.out)  # nothing half-written is left
-                if status == EXIT_USAGE:
-                    message = output[output.rfind(f"{side}: ") :].strip()  # the half's own words
-                    print(message, file=sys.stderr)
-                    return EXIT_USAGE
-                print(
-                    f"the {side} half crashed (exit status {status}):\n{output[-3000:]}",
-                    file=sys.stderr,
+                raise HalfCrashed(
+                    f"the {side} half crashed (exit status {status}):\n{output[-3000:]}"
                 )
-                return EXIT_CRASH
-    except KeyboardInterrupt:
+    except BaseException:  # a usage error, a crash, Ctrl-C: every half stopped, nothing kept
         for process in halves.values():
             process.kill()
             process.wait()
-        discard_run_dir(out, made=not args.out)
-        print("\ninterrupted (Ctrl-C); nothing was kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    keras = json.loads((out / "keras.json").read_text())
-    torch = json.loads((out / "torch.json").read_text())
+        discard_run_dir(made, made=not out)
+        raise
+    keras_record = json.loads((made / "keras.json").read_text())
+    torch_record = json.loads((made / "torch.json").read_text())
     lockstep = load_spec().parity.lockstep
-    tolerance = lockstep.float64 if args.dtype == "float64" else lockstep.float32
-    judged = args.steps if args.dtype == "float64" else min(args.steps, lockstep.float32_steps)
-    ladder = judge(keras, torch, tolerance, judged, args.dtype)
+    tolerance = lockstep.float64 if dtype == "float64" else lockstep.float32
+    judged = steps if dtype == "float64" else min(steps, lockstep.float32_steps)
+    ladder = judge(keras_record, torch_record, tolerance, judged, dtype)
+    given = keras_record["given"]
     header = [
-        f"keras {args.keras} ({keras['framework']}) | torch {args.torch} ({torch['framework']})",
-        f"{args.dtype}, {args.steps} training steps of {args.batch_size}; input: "
-        f"{keras['input']['source']}, Keras {tuple(keras['input']['shape'])}, PyTorch "
-        f"{tuple(torch['input']['shape'])}",
+        f"keras {keras} ({keras_record['framework']}) | torch {torch} "
+        f"({torch_record['framework']})",
+        f"{dtype}, {steps} training steps of {batch_size}; input: "
+        f"{keras_record['input']['source']}, Keras {tuple(keras_record['input']['shape'])}, "
+        f"PyTorch {tuple(torch_record['input']['shape'])}",
         "optimizer: "
-        + ("the builders' own" if keras["given"]["optimizer"] else "the spec's Adam, bridged")
+        + ("the builders' own" if given["optimizer"] else "the spec's Adam, bridged")
         + "; loss: "
-        + ("the builders' own" if keras["given"]["loss"] else "the spec's cross-entropy"),
+        + ("the builders' own" if given["loss"] else "the spec's cross-entropy"),
     ]
-    text = terminal_text(ladder)
-    print("\n".join(header) + "\n" + text)
-    write_atomically(out / "report.md", markdown(ladder, header, torch.get("weights", [])).encode())
+    weights = torch_record.get("weights", [])
+    write_atomically(made / "report.md", markdown(ladder, header, weights).encode())
     summary = {
         "passed": ladder.passed,
-        "dtype": args.dtype,
+        "dtype": dtype,
         "tolerance": tolerance,
         "rungs": [vars(rung) for rung in ladder.rungs],
         "audit": ladder.audit,
-        "weights": torch.get("weights", []),
+        "weights": weights,
     }
-    write_atomically(out / "report.json", json.dumps(summary, indent=1).encode())
-    print(f"report: {out}/report.md ({time.perf_counter() - start:.1f} s)")
-    return EXIT_PASS if ladder.passed else EXIT_FAIL
+    write_atomically(made / "report.json", json.dumps(summary, indent=1).encode())
+    return PairRun(ladder, made, header)
+
+
+def pair(argv=None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    run = compare_pair(
+        args.keras,
+        args.torch,
+        args.dtype,
+        args.steps,
+        args.batch_size,
+        args.seed,
+        args.data,
+        args.out,
+    )
+    print("\n".join(run.header) + "\n" + terminal_text(run.ladder))
+    print(f"report: {run.out}/report.md ({time.perf_counter() - start:.1f} s)")
+    return EXIT_PASS if run.passed else EXIT_FAIL
 
 
 def main(argv=None) -> int:
     try:
         return pair(argv)
-    except FileExistsError as err:
+    except (FileExistsError, PairUsageError) as err:
         print(err, file=sys.stderr)
         return EXIT_USAGE
+    except HalfCrashed as err:
+        print(err, file=sys.stderr)
+        return EXIT_CRASH
     except KeyboardInterrupt:
-        print("\ninterrupted (Ctrl-C)", file=sys.stderr)
+        print("\ninterrupted (Ctrl-C); nothing was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -349,3 +349,14 @@ def test_dropouts_that_cannot_share_a_mask_are_named():
         1
     ]
     assert "dropout 1 acts on (2, 2, 3) in Keras, on (12,) in PyTorch" in problem
+
+
+@pytest.mark.slow
+def test_the_python_api_raises_a_usage_error_and_keeps_nothing(tmp_path, monkeypatch):
+    from parity.pair import compare_pair
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "pair"
+    with pytest.raises(PairUsageError, match="keras: no_such_module:build: cannot import no_such_module"):
+        compare_pair("no_such_module:build", "examples.pairs.project:torch_mlp", out=str(out))
+    assert not any(out.iterdir())
