@@ -2,6 +2,7 @@
 
     python -m parity.calibrate            # the default configuration (slow: 80 pairs of full runs)
     python -m parity.calibrate --quick    # the [quick] configuration
+    python -m parity.calibrate --quick --kind cnn   # the convolutional model's (quick-cnn)
 
 For each mode (aligned, independent), both sides train once per calibration seed exactly as
 `compare.py --seed N --mode M` trains them (in aligned mode the shared weights and order follow the
@@ -40,9 +41,15 @@ from scipy import stats
 from parity.ablations import git, relative
 from parity.checks import parity_checks, spreads_text
 from parity.seeds import RUNS, collect
-from parity.tolerances import CALIBRATION_PATH, CURVES, Tolerances
+from parity.tolerances import (
+    CALIBRATION_PATH,
+    CONFIGURATIONS,
+    CURVES,
+    Tolerances,
+    configuration_spec,
+)
 from shared.results import SIDES, Result, write_json
-from shared.spec import CALIBRATED_MODES, load_spec
+from shared.spec import CALIBRATED_MODES
 
 FALSE_ALARM_RATE = 0.001  # family-wise, per run: one untouched run in 1,000 may fail a curve check
 CALIBRATION_SEEDS = list(range(100, 120))
@@ -53,28 +60,30 @@ EQUIVALENCE_SEEDS = 5
 EQUIVALENCE_POWER = 0.95
 
 
-def options(mode: str, seed: int, quick: bool, out: Path) -> list[str]:
+def options(mode: str, seed: int, config: str, out: Path) -> list[str]:
     """One side's run, as compare.py --seed `seed` --mode `mode` makes it (no audit, no probe)."""
+    overrides, quick = CONFIGURATIONS[config]
     return [
         *("--quiet", "--device", "cpu", "--mode", mode, "--out", str(out)),
         *("--align-seed", str(seed), f"--set=train.seed={seed}"),
+        *(f"--set={setting}" for setting in overrides),
         *(["--quick"] if quick else []),
     ]
 
 
-def expected(mode: str, seed: int, quick: bool) -> dict:
+def expected(mode: str, seed: int, config: str) -> dict:
     """What a kept run must hold (a --runs directory reused)."""
-    spec = load_spec([f"train.seed={seed}"], quick=quick)
+    spec = configuration_spec(config, [f"train.seed={seed}"])
     return {"mode": mode, "align_seed": seed, "spec": spec.to_dict()}
 
 
-def train(mode: str, seeds: list[int], quick: bool, directory: Path) -> dict[str, list[Result]]:
+def train(mode: str, seeds: list[int], config: str, directory: Path) -> dict[str, list[Result]]:
     """Every seed of `mode` on both sides (a seed's two sides at once)."""
     results = collect(
         directory,
         seeds,
-        lambda side, seed, out: options(mode, seed, quick, out),
-        lambda side, seed: expected(mode, seed, quick),
+        lambda side, seed, out: options(mode, seed, config, out),
+        lambda side, seed: expected(mode, seed, config),
         log=lambda line: print(f"{mode}: {line}", flush=True),
     )
     stopped = [
@@ -182,11 +191,11 @@ def calibrate(results: dict[str, list[Result]], tail: dict, rate: float) -> dict
     }
 
 
-def judge_held_out(results: dict[str, list[Result]], tol: Tolerances, quick: bool) -> dict:
+def judge_held_out(results: dict[str, list[Result]], tol: Tolerances) -> dict:
     """Every held-out pair judged by compare.py's curve checks under `tol`."""
     verdicts, largest = [], {}
     for keras, torch in zip(results["keras"], results["torch"]):
-        spec = load_spec([f"train.seed={keras.seed}"], quick=quick)
+        spec = configuration_spec(tol.config, [f"train.seed={keras.seed}"])
         checks = [c for c in parity_checks(keras, torch, spec, tol.mode, tol) if c.spread]
         worst = max(checks, key=lambda c: c.margin)
         verdicts.append(
@@ -235,7 +244,7 @@ def table(doc: dict) -> str:
         "held-out seeds passing | largest held-out margin |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for config in ("default", "quick"):
+    for config in CONFIGURATIONS:
         for mode, e in doc.get(config, {}).get("modes", {}).items():
             s = e["spread"]
             curves = [f"{s[key][0]:.4f} → {s[key][-1]:.4f}" for key in CURVES]
@@ -254,11 +263,17 @@ def controls_table(doc: dict) -> str:
     lines = ["| control | curve checks failed (margin of allowed, in spreads) |", "|---|---|"]
     for name, control in doc.get("controls", {}).items():
         keras, torch = (Result.from_dict(control[side]) for side in SIDES)
-        spec = load_spec(quick=control["config"] == "quick")
+        spec = configuration_spec(control["config"])
         checks = [c for c in parity_checks(keras, torch, spec, control["mode"]) if c.spread]
         failed = [f"{c.name.split(' (')[0]}: {spreads_text(c)}" for c in checks if not c.passed]
         lines.append(f"| {name}: {control['what']} | {'; '.join(failed) or 'none'} |")
     return "\n".join(lines)
+
+
+def configuration(quick: bool, kind: str) -> str:
+    """The configuration's name in parity/calibration.json (parity/tolerances.py CONFIGURATIONS)."""
+    base = "quick" if quick else "default"
+    return base if kind == "mlp" else (kind if base == "default" else f"{base}-{kind}")
 
 
 def main(argv=None) -> int:
@@ -266,6 +281,12 @@ def main(argv=None) -> int:
         prog="python -m parity.calibrate", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="calibrate the [quick] configuration")
+    parser.add_argument(
+        "--kind",
+        choices=("mlp", "cnn"),
+        default="mlp",
+        help="the model's kind: cnn calibrates the cnn (or quick-cnn) configuration",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=CALIBRATION_SEEDS)
     parser.add_argument("--held-out", type=int, nargs="*", default=HELD_OUT_SEEDS)
     parser.add_argument("--false-alarm-rate", type=float, default=FALSE_ALARM_RATE)
@@ -296,8 +317,8 @@ def main(argv=None) -> int:
         doc = json.loads(Path(args.out).read_text())
         print(f"{table(doc)}\n\n{controls_table(doc)}")
         return 0
+    config = configuration(args.quick, args.kind)
     if args.control:
-        config = "quick" if args.quick else "default"
         commit = args.commit or git("rev-parse", "HEAD")
         record_control(
             Path(args.out), args.control[0], Path(args.control[1]), args.what, config, commit
@@ -310,7 +331,6 @@ def main(argv=None) -> int:
     if not 0 < args.false_alarm_rate < 1:
         parser.error("--false-alarm-rate must be between 0 and 1")
 
-    config = "quick" if args.quick else "default"
     section = {
         "command": " ".join(["python -m parity.calibrate", *(argv or sys.argv[1:])]),
         "commit": git("rev-parse", "HEAD"),
@@ -333,18 +353,16 @@ def main(argv=None) -> int:
         workdir = Path(args.runs or tmp)
         where = {mode: workdir / f"{config}-{mode}" for mode in CALIBRATED_MODES}
         runs = {
-            mode: train(mode, args.seeds, args.quick, Path(f"{where[mode]}-calibration") / RUNS)
+            mode: train(mode, args.seeds, config, Path(f"{where[mode]}-calibration") / RUNS)
             for mode in CALIBRATED_MODES
         }
         section["tails"] = tails([differences(r) for r in runs.values()])
         for mode in CALIBRATED_MODES:
             entry = calibrate(runs[mode], section["tails"], args.false_alarm_rate)
             if args.held_out:
-                held = train(
-                    mode, args.held_out, args.quick, Path(f"{where[mode]}-held-out") / RUNS
-                )
+                held = train(mode, args.held_out, config, Path(f"{where[mode]}-held-out") / RUNS)
                 tol = Tolerances.of(entry, config, mode, args.false_alarm_rate)
-                entry["held_out"] = judge_held_out(held, tol, args.quick)
+                entry["held_out"] = judge_held_out(held, tol)
             section["modes"][mode] = entry
             held = entry.get("held_out")
             print(

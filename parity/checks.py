@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
-from parity.tolerances import CURVES, Tolerances, tolerances
+from parity.tolerances import CURVES, Tolerances, calibration_name, configuration_spec, tolerances
 from shared.results import SIDES, Result
-from shared.spec import Spec, load_spec
+from shared.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,8 @@ SPREAD_NEUTRAL = ("parity.", "probe.", "ablate.", "train.seed", "train.max_loss"
 
 def uncalibrated(spec: Spec) -> list[str]:
     """The settings (KEY=VALUE) on which `spec` differs from the configuration its calibration
-    (spec.parity.calibration) was made for: its curves part by another spread from seed to seed."""
-    calibrated = load_spec(quick=spec.parity.calibration == "quick").to_dict()
+    (calibration_name) was made for: its curves part by another spread from seed to seed."""
+    calibrated = configuration_spec(calibration_name(spec)).to_dict()
     ours = spec.to_dict()
     return [
         f"{section}.{key}={_toml(value)}"

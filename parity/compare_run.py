@@ -24,7 +24,7 @@ from parity.compare_options import (
 )
 from parity.report import plot_curves, terminal_summary, write_report
 from parity.run_dirs import discard_run_dir, interrupted, new_run_dir
-from parity.tolerances import CalibrationError, tolerances
+from parity.tolerances import CalibrationError, calibration_name, tolerances
 from shared.cli import spec_overrides
 from shared.exit_codes import EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE
 from shared.mnist import DataError, load_mnist
@@ -167,7 +167,7 @@ def judge(args, spec, sets, out_dir: Path, command: str, results: dict, crashed:
         *parity_checks(keras, torch, spec, args.mode),
     ]
     if differing := uncalibrated(spec):
-        checks = unjudged(checks, differing, spec.parity.calibration)
+        checks = unjudged(checks, differing, calibration_name(spec))
     if main_steps:
         checks.append(step_comparison.lockstep_check(main_steps, "lockstep"))
     line = verdict(checks, args.mode)

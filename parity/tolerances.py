@@ -18,9 +18,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.spec import Spec
+from shared.spec import Spec, load_spec
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+# The configurations a calibration can be made of (python -m parity.calibrate [--quick] [--kind cnn]):
+# name -> (its --set overrides, --quick). The model's kind changes the spread from seed to seed.
+CONFIGURATIONS = {
+    "default": ((), False),
+    "quick": ((), True),
+    "cnn": (("model.kind=cnn",), False),
+    "quick-cnn": (("model.kind=cnn",), True),
+}
 # The curves compared per epoch, with their labels; the test accuracy is compared once.
 CURVES = {
     "train_loss": "training loss",
@@ -73,9 +81,28 @@ def _calibration(path: Path) -> dict:
         ) from err
 
 
+def calibration_name(spec: Spec, path: Path = CALIBRATION_PATH) -> str:
+    """The calibration that judges `spec`'s curves: spec.parity.calibration, or its variant for the
+    spec's model kind ("quick-cnn") where that one is calibrated."""
+    base, kind = spec.parity.calibration, spec.model.kind
+    variant = f"{base}-{kind}" if base != "default" else kind
+    if kind == "mlp" or variant not in CONFIGURATIONS:
+        return base
+    try:
+        return variant if variant in _calibration(Path(path)) else base
+    except CalibrationError:
+        return base
+
+
+def configuration_spec(name: str, settings: list[str] | tuple = ()) -> Spec:
+    """The spec a calibrated configuration trains, with `settings` added (a seed)."""
+    overrides, quick = CONFIGURATIONS[name]
+    return load_spec([*overrides, *settings], quick=quick)
+
+
 def tolerances(spec: Spec, mode: str, path: Path = CALIBRATION_PATH) -> Tolerances:
-    """The calibrated tolerances for `spec`'s configuration (spec.parity.calibration) and `mode`."""
-    config = spec.parity.calibration
+    """The calibrated tolerances for `spec`'s configuration (calibration_name) and `mode`."""
+    config = calibration_name(spec, path)
     judged = "aligned" if mode == "lockstep" else mode
     doc = _calibration(Path(path))
     try:
