@@ -6,9 +6,12 @@ any test module, so whatever order it then collects in, torch, torchvision and t
 already loaded when a Keras test imports TensorFlow. (compare.py runs each side in its own process.)
 """
 
+import json
 import os
 import pickle
+import select
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +103,59 @@ def compare_cli():
     return run
 
 
+class ForkedSides:
+    """side_runs(side, *ARGS, root=ROOT): `python -m {side}_parity.side ARGS` run in `root` (this
+    repository or a patched copy), as a child forked from a process that has imported the side's
+    framework already (tests/forked_side.py): the same run, without 3-5 s of imports each time."""
+
+    def __init__(self, directory: Path):
+        self.directory, self.servers, self.runs = directory, {}, 0
+
+    def server(self, side: str) -> subprocess.Popen:
+        if side not in self.servers:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            script = str(ROOT / "tests" / "forked_side.py")
+            self.servers[side] = server = subprocess.Popen(
+                [sys.executable, script, side],
+                cwd=self.directory,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # its children with it, should a run time out
+            )
+            assert server.stdout.readline().strip() == "ready", f"{side}: the server did not start"
+        return self.servers[side]
+
+    def __call__(
+        self, side: str, *args: str, root: Path = ROOT, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
+        server = self.server(side)
+        self.runs += 1
+        out, err = (self.directory / f"{self.runs}-{side}.{kind}" for kind in ("out", "err"))
+        server.stdin.write(json.dumps([str(root), list(args), str(out), str(err)]) + "\n")
+        server.stdin.flush()
+        if not select.select([server.stdout], [], [], timeout)[0]:
+            os.killpg(server.pid, signal.SIGKILL)
+            del self.servers[side]
+            raise TimeoutError(f"{side} {' '.join(args)}: no exit in {timeout} s")
+        status = json.loads(server.stdout.readline())
+        return subprocess.CompletedProcess(args, status, out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.stdin.close()
+            server.wait(30)
+
+
+@pytest.fixture(scope="session")
+def side_runs(tmp_path_factory):
+    """ForkedSides: `python -m {side}_parity.side ARGS` in a repository, forked, its imports done."""
+    sides = ForkedSides(tmp_path_factory.mktemp("forked-sides"))
+    yield sides
+    sides.close()
+
+
 @pytest.fixture(scope="session")
 def patched_copy():
     """make(tmp_path, file, old, new): a copy of the repository in tmp_path/repo whose `file` has its
@@ -138,6 +194,66 @@ def untouched_quick_run(tmp_path_factory, compare_cli):
         return out, compare_cli("--quick", "--seed", "1", "--out", str(out))
 
     return once(tmp_path_factory, "untouched-quick-run", compute)
+
+
+@pytest.fixture(scope="session")
+def untouched_probe_run(tmp_path_factory, compare_cli):
+    """(run directory, the finished process) of one untouched `compare.py --probe-only`: both sides'
+    audits (keras-audit.json, torch-audit.json, what `python -m {side}_parity.side --audit PATH
+    --audit-only` writes) and float64 lockstep probes (keras-probe.json, torch-probe.json), shared by
+    the tests that read them: the command's own test, the audit's and the probe's untouched
+    references, and the Keras backends' reference."""
+
+    def compute(directory):
+        out = directory / "run"
+        return out, compare_cli("--probe-only", "--out", str(out))
+
+    return once(tmp_path_factory, "untouched-probe-run", compute)
+
+
+# The convolutional model's probes, each side's in one process of its own (the probe and the audit, as
+# `compare.py --probe-only --set model.kind=cnn` runs them): {side}-{name}-probe.json and
+# {side}-{name}-audit.json, name "untouched" or an ablation switch (argv[2]: the names, null for none).
+CNN_PROBES = """
+import json, sys
+from {side}_parity import side
+for name in json.loads(sys.argv[2]):
+    out = f"{{sys.argv[1]}}/{side}-{{name or 'untouched'}}"
+    ablate = ["--set", f"ablate.{{name}}=true"] if name else []
+    argv = ["--set", "model.kind=cnn", *ablate, "--device", "cpu", "--quiet"]
+    argv += ["--probe", out + "-probe.json", "--audit", out + "-audit.json", "--audit-only"]
+    assert side.main(argv) == 0
+"""
+# the PyTorch side's ablations of the convolutional model, each probed against the untouched Keras side
+CNN_ABLATIONS = [
+    "conv_padding",
+    "conv_layout",
+    "flatten_layout",
+    "flatten_order",
+    "batchnorm_momentum",
+    "batchnorm_epsilon",
+    "batchnorm_variance",
+    "init_kernel",
+]
+
+
+@pytest.fixture(scope="session")
+def cnn_probes(computed_once) -> Path:
+    """The directory of the convolutional model's probes and audits (CNN_PROBES): the untouched Keras
+    side's, and the PyTorch side's untouched and with each of CNN_ABLATIONS. Read by tests/test_cnn.py
+    and, as the PyTorch reference of the Keras side's other backends, tests/test_keras_backends.py:
+    their tests share one xdist_group, "cnn-probes"."""
+
+    def compute(directory: Path) -> Path:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        for side, names in (("keras", [None]), ("torch", [None, *CNN_ABLATIONS])):
+            script = CNN_PROBES.format(side=side)
+            cmd = [sys.executable, "-c", script, str(directory), json.dumps(names)]
+            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        return directory
+
+    return computed_once("cnn-probes", compute)
 
 
 @pytest.fixture(scope="session")

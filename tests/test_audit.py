@@ -7,8 +7,6 @@ that setting's rows and no others.
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,34 +16,28 @@ from parity.settings_audit import classify, passed
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def describe(side: str, root: Path, tmp_path: Path, *options: str) -> dict:
+def describe(side_runs, side: str, root: Path, tmp_path: Path, *options: str) -> dict:
+    """`python -m {side}_parity.side --audit PATH --audit-only OPTIONS` in `root`: its rows."""
     out = tmp_path / f"{side}-audit.json"
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    cmd = [
-        sys.executable,
-        "-m",
-        f"{side}_parity.side",
-        "--audit",
-        str(out),
-        "--audit-only",
-        *options,
-    ]
-    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    done = side_runs(side, "--audit", str(out), "--audit-only", *options, root=root, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return json.loads(out.read_text())
 
 
 @pytest.fixture(scope="session")
-def untouched(computed_once):
-    def compute(directory):
-        return {side: describe(side, ROOT, directory) for side in ("keras", "torch")}
+def untouched(untouched_probe_run):
+    """Each side's audit of the untouched project, as `compare.py --probe-only` wrote them: what
+    describe() makes (`python -m {side}_parity.side --audit PATH --audit-only`)."""
+    out, done = untouched_probe_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {
+        side: json.loads((out / f"{side}-audit.json").read_text()) for side in ("keras", "torch")
+    }
 
-    return computed_once("audit-untouched", compute)
 
-
-def differing(untouched: dict, side: str, root: Path, tmp_path: Path) -> set[str]:
+def differing(untouched: dict, side_runs, side: str, root: Path, tmp_path: Path) -> set[str]:
     rows = dict(untouched)
-    rows[side] = describe(side, root, tmp_path)
+    rows[side] = describe(side_runs, side, root, tmp_path)
     return {r.id for r in classify(rows["keras"], rows["torch"], {}) if r.status == "differs"}
 
 
@@ -58,13 +50,16 @@ def test_the_untouched_project_has_no_row_that_differs(untouched):
     assert status["optimizer.epsilon_placement"] == "bridged"
     assert status["model.kernel_init1"] == "bridged"
     assert status["loss.ignored_label"] == "noted"
+    assert status["numerics.keras_backend"] == "noted"  # compare.py's default backend, noted
+    backend = {r.id: r for r in rows}["numerics.keras_backend"].keras
+    assert backend == os.environ.get("KERAS_BACKEND", "tensorflow")
     groups = {r.group for r in rows}
     assert groups == {"optimizer", "loss", "model", "data", "loop", "numerics"}
 
 
 @pytest.mark.slow
-def test_a_one_sided_override_is_asked_not_differs(untouched, tmp_path):
-    torch_rows = describe("torch", ROOT, tmp_path, "--set", "train.lr=0.01")
+def test_a_one_sided_override_is_asked_not_differs(untouched, tmp_path, side_runs):
+    torch_rows = describe(side_runs, "torch", ROOT, tmp_path, "--set", "train.lr=0.01")
     rows = classify(untouched["keras"], torch_rows, {"torch": {"train.lr"}})
     assert {r.id: r.status for r in rows}["optimizer.learning_rate"] == "asked" and passed(rows)
 
@@ -192,11 +187,11 @@ PATCHES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PATCHES)
 def test_a_one_sided_change_in_code_flags_its_rows_and_no_other(
-    name, untouched, tmp_path, patched_copy
+    name, untouched, tmp_path, patched_copy, side_runs
 ):
     side, file, old, new, expected = PATCHES[name]
     root = patched_copy(tmp_path, file, old, new)
-    assert differing(untouched, side, root, tmp_path) == expected
+    assert differing(untouched, side_runs, side, root, tmp_path) == expected
 
 
 @pytest.mark.slow

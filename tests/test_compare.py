@@ -149,9 +149,11 @@ def test_a_refusing_side_stops_the_other_and_nothing_is_written(tmp_path, compar
 
 
 @pytest.mark.slow
-def test_probe_only_passes_untouched_and_trains_nothing(tmp_path, compare_cli):
-    out = tmp_path / "probe"
-    done = compare_cli("--probe-only", "--out", str(out))
+@pytest.mark.xdist_group(
+    "untouched-probes"
+)  # shares untouched_probe_run with tests/test_lockstep.py
+def test_probe_only_passes_untouched_and_trains_nothing(untouched_probe_run):
+    out, done = untouched_probe_run  # compare.py --probe-only
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PROBE PASS: no setting differs and the float64 lockstep probe agrees" in done.stdout
     assert {p.name for p in out.iterdir()} == {

@@ -7,9 +7,6 @@ the probe of every run without its training) must fail AND locate.
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +18,33 @@ from shared.results import read_result
 from shared.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = ["--set", "data.train_subset=600", "--epochs", "2", "--dtype", "float64"]
 
 
-def train(side: str, out: Path, *options: str, root: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    cmd = [sys.executable, "-m", f"{side}_parity.side", "--quiet", "--out", str(out), *options]
-    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+def train(runs, side: str, out: Path, *options: str, root: Path = ROOT):
+    """`python -m {side}_parity.side --quiet --out OUT OPTIONS` in `root`, by runs (side_runs)."""
+    return runs(side, "--quiet", "--out", str(out), *options, root=root)
 
 
-def lockstep_pair(tmp: Path, *options: str) -> dict:
+def lockstep_pair(runs, tmp: Path, *options: str) -> dict:
     results = {}
     for side in ("keras", "torch"):
-        done = train(side, tmp / f"{side}.json", "--mode", "lockstep", *options)
+        done = train(runs, side, tmp / f"{side}.json", "--mode", "lockstep", *options)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         results[side] = read_result(tmp / f"{side}.json")
     return results
 
 
 @pytest.fixture(scope="session")
-def float64_pair(computed_once):
-    """The probe's configuration, run as --mode lockstep: 600 images, 2 epochs, float64."""
-    return computed_once("float64-pair", lambda directory: lockstep_pair(directory, *PROBE))
+def untouched_probes(untouched_probe_run):
+    """Each side's float64 lockstep probe of the untouched project (--mode lockstep on the probe's
+    configuration: 600 images, 2 epochs, float64), as `compare.py --probe-only` wrote them."""
+    out, done = untouched_probe_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {side: read_result(out / f"{side}-probe.json") for side in ("keras", "torch")}
 
 
 def probe_spec():
-    return load_spec(["data.train_subset=600", "train.epochs=2", "train.dtype=float64"])
+    return load_spec().probe_spec()
 
 
 def test_the_draws_follow_the_spec(spec):
@@ -67,9 +65,9 @@ def test_the_draws_follow_the_spec(spec):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
-def test_float64_lockstep_agrees_at_every_step(float64_pair):
-    keras, torch = float64_pair["keras"], float64_pair["torch"]
+@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+def test_float64_lockstep_agrees_at_every_step(untouched_probes):
+    keras, torch = untouched_probes["keras"], untouched_probes["torch"]
     assert len(keras.steps) == len(torch.steps) == 10  # 600 = 4 x 128 + 88, two epochs
     assert list(keras.steps[0].stages) == list(torch.steps[0].stages)
     assert list(torch.steps[0].stages)[:6] == [
@@ -105,24 +103,24 @@ def test_float64_lockstep_agrees_at_every_step(float64_pair):
         (5, "grad/kernel_2", "step 5 (epoch 1): the gradient of kernel_2 differs"),
     ],
 )
-@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
-def test_the_first_differing_step_and_stage_are_named(float64_pair, step, stage, label):
-    keras = copy.deepcopy(float64_pair["keras"])
+@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+def test_the_first_differing_step_and_stage_are_named(untouched_probes, step, stage, label):
+    keras = copy.deepcopy(untouched_probes["keras"])
     record = keras.steps[step - 1].stages[stage]
     record[0] += 1e-7 * record[1]  # far below float32 rounding, far above float64's
     for later in keras.steps[step:]:  # a difference carries on into later steps
         later.stages["loss"][0] *= 1 + 1e-6
-    comparison = compare_steps(keras, float64_pair["torch"], probe_spec())
+    comparison = compare_steps(keras, untouched_probes["torch"], probe_spec())
     assert not lockstep_check(comparison, "lockstep").passed
     assert comparison.first.describe().startswith(label)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
-def test_a_different_sample_order_is_named_first(float64_pair):
-    keras = copy.deepcopy(float64_pair["keras"])
+@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+def test_a_different_sample_order_is_named_first(untouched_probes):
+    keras = copy.deepcopy(untouched_probes["keras"])
     keras.steps[4].order = "00000000"
-    comparison = compare_steps(keras, float64_pair["torch"], probe_spec())
+    comparison = compare_steps(keras, untouched_probes["torch"], probe_spec())
     assert comparison.first.describe().startswith(
         "step 5 (epoch 1): the sample order (the images and labels served) differs"
     )
@@ -137,20 +135,10 @@ def test_a_fingerprint_sees_a_change_a_sum_would_not():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("float64-pair")  # shares float64_pair on one worker
-def test_the_classic_path_takes_the_same_draws(float64_pair, tmp_path):
-    done = train(
-        "torch",
-        tmp_path / "classic.json",
-        "--mode",
-        "lockstep",
-        *PROBE,
-        "--set",
-        "data.pipeline=classic",
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    classic = read_result(tmp_path / "classic.json")
-    batched = float64_pair["torch"]
+@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+def test_the_classic_path_takes_the_same_draws(untouched_probes, tmp_path, side_runs):
+    classic = side_probe(side_runs, "torch", ROOT, tmp_path, "--set", "data.pipeline=classic")
+    batched = untouched_probes["torch"]
     # F.affine per sample against one grid_sample per batch: the same maths, other rounding
     for a, b in zip(classic.steps, batched.steps, strict=True):
         assert a.order == b.order and list(a.stages) == list(b.stages)
@@ -159,8 +147,9 @@ def test_the_classic_path_takes_the_same_draws(float64_pair, tmp_path):
 
 
 @pytest.mark.slow
-def test_lockstep_refuses_what_it_cannot_share(tmp_path):
+def test_lockstep_refuses_what_it_cannot_share(tmp_path, side_runs):
     done = train(
+        side_runs,
         "torch",
         tmp_path / "refused.json",
         "--mode",
@@ -175,11 +164,11 @@ def test_lockstep_refuses_what_it_cannot_share(tmp_path):
 
 
 @pytest.mark.slow
-def test_softmax_regression_agrees_at_every_step(tmp_path):
+def test_softmax_regression_agrees_at_every_step(tmp_path, side_runs):
     """No hidden layer, so no dropout layer: the instruments find the mode evaluation runs in from
     the model itself (a Keras model without dropout once read as "none" here: a false failure)."""
     options = ["--set", "data.train_subset=300", "--epochs", "1", "--dtype", "float64"]
-    results = lockstep_pair(tmp_path, *options, "--set", "model.hidden=[]")
+    results = lockstep_pair(side_runs, tmp_path, *options, "--set", "model.hidden=[]")
     spec = load_spec(["data.train_subset=300", "train.dtype=float64", "model.hidden=[]"])
     assert results["keras"].structure == results["torch"].structure
     assert results["keras"].structure["evaluation_mode"] == "inference"
@@ -187,9 +176,9 @@ def test_softmax_regression_agrees_at_every_step(tmp_path):
 
 
 @pytest.mark.slow
-def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
+def test_float32_lockstep_agrees_over_its_first_steps(tmp_path, side_runs):
     spec = load_spec(["data.train_subset=1280", "train.epochs=1"])
-    results = lockstep_pair(tmp_path, "--set", "data.train_subset=1280", "--epochs", "1")
+    results = lockstep_pair(side_runs, tmp_path, "--set", "data.train_subset=1280", "--epochs", "1")
     comparison = compare_steps(results["keras"], results["torch"], spec)
     assert len(results["keras"].steps) == 10
     assert comparison.steps == spec.parity.lockstep.float32_steps == 7
@@ -205,7 +194,7 @@ def test_float32_lockstep_agrees_over_its_first_steps(tmp_path):
         "--set",
         "ablate.adam_epsilon=true",
     ]
-    done = train("torch", slipped, "--mode", "lockstep", *options)
+    done = train(side_runs, "torch", slipped, "--mode", "lockstep", *options)
     assert done.returncode == 0, done.stderr[-2000:]
     first = compare_steps(results["keras"], read_result(slipped), spec).first
     assert first is not None and first.where == "step 1 (epoch 1)", first
@@ -262,35 +251,27 @@ MISTAKES = {
 }
 
 
-def side_probe(side: str, root: Path, tmp: Path):
+def side_probe(runs, side: str, root: Path, tmp: Path, *options: str):
     """One side's float64 lockstep probe, as compare.py's run writes it (--probe, then no training)."""
     probe, audit = tmp / f"{side}-probe.json", tmp / f"{side}-audit.json"
-    done = train(side, tmp / "unused.json", "--probe", str(probe), "--audit", str(audit),
-                 "--audit-only", root=root)  # fmt: skip
+    done = train(runs, side, tmp / "unused.json", "--probe", str(probe), "--audit", str(audit),
+                 "--audit-only", *options, root=root)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return read_result(probe)
-
-
-@pytest.fixture(scope="session")
-def untouched_probes(computed_once):
-    def compute(directory):
-        return {side: side_probe(side, ROOT, directory) for side in ("keras", "torch")}
-
-    return computed_once("untouched-probes", compute)
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
 @pytest.mark.parametrize("name", [n for n in MISTAKES if n != "zero_grad forgotten"])
 def test_a_one_sided_mistake_fails_the_probe_and_is_located(
-    name, tmp_path, patched_copy, untouched_probes
+    name, tmp_path, patched_copy, untouched_probes, side_runs
 ):
     """The patched side's probe against the untouched other side's: what compare.py's probe check
     compares (the next test runs one mistake through compare.py itself, report and all)."""
     file, old, new, located = MISTAKES[name]
     side = file.split("_")[0]
     probes = dict(untouched_probes)
-    probes[side] = side_probe(side, patched_copy(tmp_path, file, old, new), tmp_path)
+    probes[side] = side_probe(side_runs, side, patched_copy(tmp_path, file, old, new), tmp_path)
     comparison = compare_steps(probes["keras"], probes["torch"], load_spec().probe_spec())
     check = lockstep_check(comparison, "lockstep probe")
     assert not check.passed
