@@ -3,12 +3,9 @@ each block's output and BatchNorm's running statistics included; each of its bri
 the flatten-order slip made, fails the probe at the step and stage it changes, and the audit reads it
 from the live layers. Each side runs every probe in one process of its own (the probe and the audit,
 as `compare.py --probe-only` runs them): one Keras process, one PyTorch process for every ablation,
-since each is made on the PyTorch side."""
+since each is made on the PyTorch side (the cnn_probes fixture of tests/conftest.py, shared with
+tests/test_keras_backends.py)."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +19,9 @@ from shared.spec import load_spec
 # two processes of probes: the whole suite's
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 CNN = load_spec(["model.kind=cnn"])
-# ablation switch -> (the first stage the probe must name at step 1, the audit row that must differ)
+# ablation switch (CNN_ABLATIONS in tests/conftest.py, probed by the cnn_probes fixture) -> (the first
+# stage the probe must name at step 1, the audit row that must differ)
 ABLATIONS = {
     "conv_padding": ("block2", "model.conv_padding2"),
     "conv_layout": ("block1", None),  # a carry slip: the built model is untouched
@@ -36,30 +33,6 @@ ABLATIONS = {
     # aligned weights overwrite an initializer, so the probe agrees; the audit sees it
     "init_kernel": (None, "model.conv_init1"),
 }
-PROBES = """
-import json, sys
-from {side}_parity import side
-for name in json.loads(sys.argv[2]):
-    out = f"{{sys.argv[1]}}/{side}-{{name or 'untouched'}}"
-    ablate = ["--set", f"ablate.{{name}}=true"] if name else []
-    argv = ["--set", "model.kind=cnn", *ablate, "--device", "cpu", "--quiet"]
-    argv += ["--probe", out + "-probe.json", "--audit", out + "-audit.json", "--audit-only"]
-    assert side.main(argv) == 0
-"""
-
-
-@pytest.fixture(scope="session")
-def cnn_probes(computed_once) -> Path:
-    def compute(directory: Path) -> Path:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        for side, names in (("keras", [None]), ("torch", [None, *ABLATIONS])):
-            script = PROBES.format(side=side)
-            cmd = [sys.executable, "-c", script, str(directory), json.dumps(names)]
-            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-        return directory
-
-    return computed_once("cnn-probes", compute)
 
 
 def judged(directory: Path, name: str | None):

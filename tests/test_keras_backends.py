@@ -1,7 +1,14 @@
-"""The Keras side on every Keras 3 backend (KERAS_BACKEND=tensorflow, jax or torch), each backend in
-a process of its own: a sane training run, the same pipeline described by its audit, which passes
-the audit against the PyTorch side, fit's sample order, the same warp, and no TensorFlow where the
-backend is not TensorFlow."""
+"""The Keras side on Keras 3's other backends (KERAS_BACKEND=jax and torch), each backend in a
+process of its own: a sane training run, the same pipeline described by its audit, which passes the
+audit against the PyTorch side, fit's sample order, the same warp, no TensorFlow imported, and the
+convolutional model's float64 probe and audit against the PyTorch side.
+
+TensorFlow, the default backend, is the reference, as the rest of the suite runs it: its audit and
+probe are compare.py's own (the untouched_probe_run and cnn_probes fixtures), its warp is computed
+here in the test process. What these tests check on the other backends the suite checks on TensorFlow
+elsewhere: the run in tests/test_train.py, the audit in tests/test_audit.py, fit's order in
+tests/test_data.py, the float64 warp in tests/test_augment.py, the convolutional model's probe in
+tests/test_cnn.py."""
 
 import importlib.util
 import json
@@ -29,7 +36,7 @@ BACKENDS = [
             importlib.util.find_spec(backend) is None, reason=f"{backend} is not installed"
         ),
     )
-    for backend in ("tensorflow", "jax", "torch")
+    for backend in ("jax", "torch")
 ]
 SMALL = ["--set", "data.train_subset=2000", "--epochs", "1", "--quiet", "--device", "cpu"]
 
@@ -94,6 +101,8 @@ with open(out, "w") as file:
         "shuffled": fit_labels(make_train_data(spec, images, ids), epochs=2),
         "aligned": fit_labels(aligned(make_train_data(spec, images, ids), orders), epochs=2),
         "orders": orders.tolist(),
+        "digits": digits.tolist(),
+        "params": [p.tolist() for p in params],
         "warped": keras.ops.convert_to_numpy(warped).tolist(),
         "warped64": warped64.tolist(),
         "warped64_dtype": str(warped64.dtype),
@@ -102,16 +111,6 @@ with open(out, "w") as file:
 # then the CNN's float64 probe and audit, as `compare.py --probe-only --set model.kind=cnn` runs
 # them (after the modules were noted: Keras's clone_model serializes the compile config, and its
 # serializer imports TensorFlow wherever it is installed)
-cnn = ["--set", "model.kind=cnn", "--device", "cpu", "--quiet", "--audit-only"]
-assert side.main([*cnn, "--probe", out + ".cnn-probe", "--audit", out + ".cnn-audit"]) == 0
-"""
-
-# The PyTorch side's audit, and its CNN probe and audit, in one process.
-TORCH_SIDE = """
-import sys
-from torch_parity import side
-out = sys.argv[1]
-assert side.main(["--audit", out, "--audit-only", "--device", "cpu"]) == 0
 cnn = ["--set", "model.kind=cnn", "--device", "cpu", "--quiet", "--audit-only"]
 assert side.main([*cnn, "--probe", out + ".cnn-probe", "--audit", out + ".cnn-audit"]) == 0
 """
@@ -132,25 +131,43 @@ def probes(computed_once) -> dict[str, dict]:
 
     def compute(directory):
         found = {}
-        for backend in ("tensorflow", "jax", "torch"):
+        for backend in ("jax", "torch"):
             if importlib.util.find_spec(backend) is not None:
                 out = directory / f"{backend}-probe.json"
                 done = run(backend, "-c", PROBE, str(out), json.dumps(SMALL))
                 found[backend] = json.loads(out.read_text())
                 found[backend]["stdout"] = done.stdout
                 found[backend]["run"] = json.loads(Path(f"{out}.run").read_text())
-                found[backend]["audit_file"] = f"{out}.audit"
-        torch_audit = directory / "torch-audit.json"  # the PyTorch side's, to audit each against
-        run("torch", "-c", TORCH_SIDE, str(torch_audit))
-        for backend in found.values():
-            backend["torch_audit_file"] = str(torch_audit)
+                found[backend]["file"] = str(out)
         return found
 
     return computed_once("keras-backend-probes", compute)
 
 
+@pytest.fixture(scope="session")
+def reference(untouched_probe_run) -> dict[str, Path]:
+    """The default backend's (TensorFlow's) audit and the PyTorch side's, as compare.py wrote them."""
+    out, done = untouched_probe_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {side: out / f"{side}-audit.json" for side in ("keras", "torch")}
+
+
+def warps_here(probe: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The probe's warps (float32, float64) of its digits and parameters, made again in this process,
+    on the default backend."""
+    import keras
+
+    from keras_impl.augment import affine
+
+    digits = np.array(probe["digits"], np.float32)
+    params = [np.array(p) for p in probe["params"]]
+    warped = keras.ops.convert_to_numpy(affine(digits, *params, "bilinear"))
+    float64 = [keras.ops.convert_to_tensor(a, "float64") for a in (digits, *params)]
+    return warped, keras.ops.convert_to_numpy(affine(*float64, "bilinear"))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
+@pytest.mark.xdist_group("cnn-probes")  # probes and cnn_probes, computed on one worker
 def test_a_small_run_on_each_backend_is_sane_and_names_its_backend(backend, probes):
     result = probes[backend]["run"]
     assert result["status"] == "ok" and result["device"] == "cpu" and len(result["history"]) == 1
@@ -159,36 +176,41 @@ def test_a_small_run_on_each_backend_is_sane_and_names_its_backend(backend, prob
     assert f"{backend} backend" in probes[backend]["stdout"]
 
 
+GROUP = pytest.mark.xdist_group("cnn-probes")  # probes and cnn_probes, computed on one worker
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
-def test_the_audit_passes_on_each_backend(backend, probes):
+@GROUP
+def test_the_audit_passes_on_each_backend(backend, probes, reference):
     """compare.py's audit of the Keras side on this backend against the PyTorch side."""
-    paths = {"keras": probes[backend]["audit_file"], "torch": probes[backend]["torch_audit_file"]}
-    rows = {r.id: r for r in compare_files({side: Path(p) for side, p in paths.items()}, {})}
+    paths = {"keras": Path(probes[backend]["file"] + ".audit"), "torch": reference["torch"]}
+    rows = {r.id: r for r in compare_files(paths, {})}
     assert not [r.id for r in rows.values() if r.status == "differs"]
     assert rows["numerics.keras_backend"].keras == backend
     assert rows["numerics.keras_backend"].status == "noted"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
-def test_each_backend_describes_the_same_pipeline(backend, probes):
+@GROUP
+def test_each_backend_describes_the_same_pipeline(backend, probes, reference):
     rows = probes[backend]["audit"]
+    default = json.loads(reference["keras"].read_text())  # TensorFlow's, compare.py's own
     assert rows["numerics.keras_backend"]["value"] == backend
     assert rows["numerics.xla"]["value"] == (backend == "jax")  # JAX always compiles with XLA
-    assert rows["numerics.tf32"]["value"] is False  # full float32 matmuls on every backend
-    reference = next(iter(probes.values()))["audit"]  # the first installed backend
-    assert list(rows) == list(reference)
-    differing = {r for r in rows if rows[r]["value"] != reference[r]["value"]}
+    assert default["numerics.xla"]["value"] is False
+    assert list(rows) == list(default)
+    differing = {r for r in rows if rows[r]["value"] != default[r]["value"]}
     assert differing <= {"numerics.keras_backend", "numerics.xla"}
-    assert rows["loop.shuffle"] == {
-        "value": "a uniform permutation of every sample, drawn anew each epoch",
-        "read": "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
-    }
+    for audit in (rows, default):
+        assert audit["numerics.tf32"]["value"] is False  # full float32 matmuls on every backend
+        assert audit["loop.shuffle"] == {
+            "value": "a uniform permutation of every sample, drawn anew each epoch",
+            "read": "EpochOrders.orders, one row per epoch, and fit(shuffle=)",
+        }
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
+@GROUP
 def test_fit_visits_every_sample_in_the_order_each_mode_asks_on_each_backend(backend, probes):
     probe = probes[backend]
     first, second = [sum(epoch, []) for epoch in probe["shuffled"]]
@@ -200,49 +222,43 @@ def test_fit_visits_every_sample_in_the_order_each_mode_asks_on_each_backend(bac
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
-def test_the_warp_is_the_same_on_each_backend(backend, probes):
-    reference = np.array(next(iter(probes.values()))["warped"])
-    warped = np.array(probes[backend]["warped"])
+@GROUP
+def test_the_warp_is_the_same_on_each_backend_and_keeps_float64(backend, probes):
+    """The same warp of the same digits as on the default backend, in float32 and in float64 (off
+    TensorFlow, Keras's ops.cos, ops.sin and ops.floor return float32 for float64)."""
+    probe = probes[backend]
+    reference, reference64 = warps_here(probe)
+    warped, warped64 = np.array(probe["warped"]), np.array(probe["warped64"])
     assert np.abs(warped).max() > 0.5 and np.abs(warped - reference).max() < 1e-4
+    assert probe["warped64_dtype"] == "float64" and reference64.dtype == np.float64
+    assert np.abs(warped64).max() > 0.5 and np.abs(warped64 - reference64).max() < 1e-12
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
-def test_the_warp_keeps_float64_on_each_backend(backend, probes):
-    # off TensorFlow, Keras's ops.cos, ops.sin and ops.floor return float32 for float64
-    reference = np.array(next(iter(probes.values()))["warped64"])
-    warped = np.array(probes[backend]["warped64"])
-    assert probes[backend]["warped64_dtype"] == "float64"
-    assert np.abs(warped).max() > 0.5 and np.abs(warped - reference).max() < 1e-12
+@GROUP
+def test_tensorflow_is_not_imported_off_its_own_backend(backend, probes):
+    assert probes[backend]["tensorflow_imported"] is False
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
-def test_tensorflow_is_imported_only_on_its_own_backend(backend, probes):
-    assert probes[backend]["tensorflow_imported"] == (backend == "tensorflow")
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xdist_group("keras-backend-probes")  # shares probes on one worker
-def test_the_cnn_probe_and_audit_pass_on_each_backend(backend, probes):
+@GROUP
+def test_the_cnn_probe_and_audit_pass_on_each_backend(backend, probes, cnn_probes):
     """The convolutional model on this backend against the PyTorch side: the audit, and the float64
-    probe at every step (each block's output and BatchNorm's running statistics too). It agrees to
-    1e-10 on TensorFlow. On JAX, Keras's BatchNormalization layer in float64 parts from the formula by
-    about 1e-7 (block 1 differs first, by about 4e-9); on the torch backend the batch after
-    normalization parts first, as it does for the MLP: both are recorded here, located."""
-    keras_file, torch_file = probes[backend]["audit_file"], probes[backend]["torch_audit_file"]
-    keras_file, torch_file = (f.removesuffix(".audit") for f in (keras_file, torch_file))
-    keras, torch = (read_result(Path(f"{f}.cnn-probe")) for f in (keras_file, torch_file))
+    probe at every step (each block's output and BatchNorm's running statistics too). On TensorFlow
+    it agrees to 1e-10 (tests/test_cnn.py). On JAX, Keras's BatchNormalization layer in float64 parts
+    from the formula by about 1e-7 (block 1 differs first, by about 4e-9); on the torch backend the
+    batch after normalization parts first, as it does for the MLP: both are recorded here, located."""
+    keras_file, torch_file = probes[backend]["file"], cnn_probes / "torch-untouched"
+    keras, torch = (
+        read_result(Path(f"{keras_file}.cnn-probe")),
+        read_result(Path(f"{torch_file}-probe.json")),
+    )
     comparison = compare_steps(keras, torch, load_spec(["model.kind=cnn"]).probe_spec())
     assert {"convolution blocks", "running statistics"} <= set(comparison.largest)
-    if backend == "tensorflow":
-        assert comparison.first is None and comparison.worst < 1e-10, comparison.first
-    else:  # known, located, and small: float64 holds to about 1e-7 only on these backends
-        first = comparison.first
-        stage = {"jax": "block1", "torch": "normalized"}[backend]
-        assert (first.where, first.stage) == ("step 1 (epoch 1)", stage), first
-        assert comparison.worst < 1e-5, comparison.largest
-    paths = {"keras": Path(f"{keras_file}.cnn-audit"), "torch": Path(f"{torch_file}.cnn-audit")}
+    first = comparison.first  # known, located, and small: float64 holds to about 1e-7 only here
+    stage = {"jax": "block1", "torch": "normalized"}[backend]
+    assert (first.where, first.stage) == ("step 1 (epoch 1)", stage), first
+    assert comparison.worst < 1e-5, comparison.largest
+    paths = {"keras": Path(f"{keras_file}.cnn-audit"), "torch": Path(f"{torch_file}-audit.json")}
     rows = compare_files(paths, {})
     assert rows and not [r.id for r in rows if r.status == "differs"]

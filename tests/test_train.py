@@ -52,12 +52,16 @@ def run(side, tmp_path, *extra, name="result.json"):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("side", ["torch", "keras"])
-def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec):
+def test_one_epoch_on_a_subset_is_sane_and_round_trips(side, tmp_path, spec, capsys):
     model_path = tmp_path / MODEL_FILE[side]
     code, result = run(side, tmp_path, "--save-model", str(model_path))
     assert code == 0
     Result.from_dict(result)
     assert result["framework"] == side and result["status"] == "ok" and len(result["history"]) == 1
+    if side == "keras":  # it names its backend (the others': tests/test_keras_backends.py)
+        backend = keras.backend.backend()
+        assert result["versions"]["keras_backend"] == backend and backend in result["versions"]
+        assert f"{backend} backend" in capsys.readouterr().out
     assert spec_from_dict(result["spec"]) == load_spec(["data.train_subset=3000", "train.epochs=1"])
     assert result["test"]["accuracy"] > 0.75 and result["history"][0]["val_accuracy"] > 0.75
     assert sum(map(sum, result["confusion_matrix"])) == 10000
