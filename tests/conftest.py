@@ -17,6 +17,12 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One thread per process (the workers and every process they start), as compare.py gives each of
+# two sides on 2 cores: the suite runs a worker per core already, and PyTorch's default of one
+# intra-op thread per core makes the threads of busy processes wait on each other. Measured on 2 cores
+# while the other worker ran: the nine PyTorch CNN probes of tests/test_cnn.py took 130 s with two
+# threads, 17 s with one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402,F401
