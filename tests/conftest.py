@@ -110,9 +110,10 @@ def compare_cli():
 
 
 class ForkedSides:
-    """side_runs(side, *ARGS, root=ROOT): `python -m {side}_parity.side ARGS` run in `root` (this
-    repository or a patched copy), as a child forked from a process that has imported the side's
-    framework already (tests/forked_side.py): the same run, without 3-5 s of imports each time."""
+    """side_runs(side, *ARGS, root=ROOT, module=None): `python -m MODULE ARGS` (by default
+    {side}_parity.side, the instrumented side) run in `root` (this repository or a patched copy), as
+    a child forked from a process that has imported the side's framework already
+    (tests/forked_side.py): the same run, without 3-5 s of imports each time."""
 
     def __init__(self, directory: Path):
         self.directory, self.servers, self.runs = directory, {}, 0
@@ -134,12 +135,13 @@ class ForkedSides:
         return self.servers[side]
 
     def __call__(
-        self, side: str, *args: str, root: Path = ROOT, timeout: float = 300
+        self, side: str, *args: str, root: Path = ROOT, timeout: float = 300, module=None
     ) -> subprocess.CompletedProcess:
         server = self.server(side)
         self.runs += 1
         out, err = (self.directory / f"{self.runs}-{side}.{kind}" for kind in ("out", "err"))
-        server.stdin.write(json.dumps([str(root), list(args), str(out), str(err)]) + "\n")
+        request = [str(root), module or f"{side}_parity.side", list(args), str(out), str(err)]
+        server.stdin.write(json.dumps(request) + "\n")
         server.stdin.flush()
         if not select.select([server.stdout], [], [], timeout)[0]:
             os.killpg(server.pid, signal.SIGKILL)
@@ -156,7 +158,9 @@ class ForkedSides:
 
 @pytest.fixture(scope="session")
 def side_runs(tmp_path_factory):
-    """ForkedSides: `python -m {side}_parity.side ARGS` in a repository, forked, its imports done."""
+    """ForkedSides: `python -m {side}_parity.side ARGS` (or another module of the side) in a
+    repository, forked from a process with the side's framework imported. Its tests share one
+    xdist_group, "forked-sides", so that one worker starts the two servers."""
     sides = ForkedSides(tmp_path_factory.mktemp("forked-sides"))
     yield sides
     sides.close()

@@ -14,6 +14,8 @@ import pytest
 from parity.settings_audit import classify, passed
 
 ROOT = Path(__file__).resolve().parents[1]
+# the tests that run sides by side_runs (its servers, started once), on one worker: tests/conftest.py
+GROUP = pytest.mark.xdist_group("forked-sides")
 
 
 def describe(side_runs, side: str, root: Path, tmp_path: Path, *options: str) -> dict:
@@ -58,6 +60,7 @@ def test_the_untouched_project_has_no_row_that_differs(untouched):
 
 
 @pytest.mark.slow
+@GROUP
 def test_a_one_sided_override_is_asked_not_differs(untouched, tmp_path, side_runs):
     torch_rows = describe(side_runs, "torch", ROOT, tmp_path, "--set", "train.lr=0.01")
     rows = classify(untouched["keras"], torch_rows, {"torch": {"train.lr"}})
@@ -185,6 +188,7 @@ PATCHES = {
 
 
 @pytest.mark.slow
+@GROUP
 @pytest.mark.parametrize("name", PATCHES)
 def test_a_one_sided_change_in_code_flags_its_rows_and_no_other(
     name, untouched, tmp_path, patched_copy, side_runs

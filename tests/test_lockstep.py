@@ -18,6 +18,9 @@ from shared.results import read_result
 from shared.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+# the tests that run sides by side_runs (its servers, started once) or read untouched_probes, on one
+# worker: tests/conftest.py
+GROUP = pytest.mark.xdist_group("forked-sides")
 
 
 def train(runs, side: str, out: Path, *options: str, root: Path = ROOT):
@@ -65,7 +68,7 @@ def test_the_draws_follow_the_spec(spec):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+@GROUP
 def test_float64_lockstep_agrees_at_every_step(untouched_probes):
     keras, torch = untouched_probes["keras"], untouched_probes["torch"]
     assert len(keras.steps) == len(torch.steps) == 10  # 600 = 4 x 128 + 88, two epochs
@@ -103,7 +106,7 @@ def test_float64_lockstep_agrees_at_every_step(untouched_probes):
         (5, "grad/kernel_2", "step 5 (epoch 1): the gradient of kernel_2 differs"),
     ],
 )
-@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+@GROUP
 def test_the_first_differing_step_and_stage_are_named(untouched_probes, step, stage, label):
     keras = copy.deepcopy(untouched_probes["keras"])
     record = keras.steps[step - 1].stages[stage]
@@ -116,7 +119,7 @@ def test_the_first_differing_step_and_stage_are_named(untouched_probes, step, st
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+@GROUP
 def test_a_different_sample_order_is_named_first(untouched_probes):
     keras = copy.deepcopy(untouched_probes["keras"])
     keras.steps[4].order = "00000000"
@@ -135,7 +138,7 @@ def test_a_fingerprint_sees_a_change_a_sum_would_not():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+@GROUP
 def test_the_classic_path_takes_the_same_draws(untouched_probes, tmp_path, side_runs):
     classic = side_probe(side_runs, "torch", ROOT, tmp_path, "--set", "data.pipeline=classic")
     batched = untouched_probes["torch"]
@@ -147,6 +150,7 @@ def test_the_classic_path_takes_the_same_draws(untouched_probes, tmp_path, side_
 
 
 @pytest.mark.slow
+@GROUP
 def test_lockstep_refuses_what_it_cannot_share(tmp_path, side_runs):
     done = train(
         side_runs,
@@ -164,6 +168,7 @@ def test_lockstep_refuses_what_it_cannot_share(tmp_path, side_runs):
 
 
 @pytest.mark.slow
+@GROUP
 def test_softmax_regression_agrees_at_every_step(tmp_path, side_runs):
     """No hidden layer, so no dropout layer: the instruments find the mode evaluation runs in from
     the model itself (a Keras model without dropout once read as "none" here: a false failure)."""
@@ -176,6 +181,7 @@ def test_softmax_regression_agrees_at_every_step(tmp_path, side_runs):
 
 
 @pytest.mark.slow
+@GROUP
 def test_float32_lockstep_agrees_over_its_first_steps(tmp_path, side_runs):
     spec = load_spec(["data.train_subset=1280", "train.epochs=1"])
     results = lockstep_pair(side_runs, tmp_path, "--set", "data.train_subset=1280", "--epochs", "1")
@@ -261,7 +267,7 @@ def side_probe(runs, side: str, root: Path, tmp: Path, *options: str):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("untouched-probes")  # shares untouched_probes on one worker
+@GROUP
 @pytest.mark.parametrize("name", [n for n in MISTAKES if n != "zero_grad forgotten"])
 def test_a_one_sided_mistake_fails_the_probe_and_is_located(
     name, tmp_path, patched_copy, untouched_probes, side_runs
@@ -298,12 +304,15 @@ def test_a_one_sided_mistake_fails_compare_probe_only_and_is_located(
 
 
 @pytest.mark.slow
-def test_a_sample_order_slip_is_located_as_the_order(tmp_path, compare_cli):
-    """fit's own shuffle on the Keras side (--ablate fit-shuffle): the batch fit served is recorded,
-    so the probe names the order, not the loss it leads to."""
-    out = tmp_path / "run"
-    done = compare_cli("--probe-only", "--ablate", "fit-shuffle", "--out", str(out))
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    parity = json.loads((out / "parity.json").read_text())
+@GROUP
+def test_a_sample_order_slip_is_located_as_the_order(tmp_path, untouched_probes, side_runs):
+    """fit's own shuffle on the Keras side (--ablate fit-shuffle, which sets ablate.fit_shuffle on
+    the side parity/bridges.py names): the batch fit served is recorded, so the probe names the
+    order, not the loss it leads to."""
+    slip = ["--set", "ablate.fit_shuffle=true"]
+    keras = side_probe(side_runs, "keras", ROOT, tmp_path, *slip)
+    spec = load_spec(["ablate.fit_shuffle=true"]).probe_spec()
+    comparison = compare_steps(keras, untouched_probes["torch"], spec)
+    assert not lockstep_check(comparison, "lockstep probe").passed
     located = "step 1 (epoch 1): the sample order (the images and labels served) differs"
-    assert parity["probe"]["first_difference"].startswith(located), parity["probe"]
+    assert comparison.first.describe().startswith(located), comparison.first
