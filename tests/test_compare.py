@@ -149,9 +149,7 @@ def test_a_refusing_side_stops_the_other_and_nothing_is_written(tmp_path, compar
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(
-    "untouched-probes"
-)  # shares untouched_probe_run with tests/test_lockstep.py
+@pytest.mark.xdist_group("forked-sides")  # untouched_probe_run, as tests/test_lockstep.py's
 def test_probe_only_passes_untouched_and_trains_nothing(untouched_probe_run):
     out, done = untouched_probe_run  # compare.py --probe-only
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
