@@ -21,7 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # two sides on 2 cores: the suite runs a worker per core already, and PyTorch's default of one
 # intra-op thread per core makes the threads of busy processes wait on each other. Measured on 2 cores
 # while the other worker ran: the nine PyTorch CNN probes of tests/test_cnn.py took 130 s with two
-# threads, 17 s with one.
+# threads, 17 s with one. compare.py, run by compare_cli, shares out the cores itself, as it would
+# for a user: its own choice of threads is what its tests check.
+OMP_SET_HERE = "OMP_NUM_THREADS" not in os.environ
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
@@ -101,6 +103,8 @@ def compare_cli():
 
     def run(*args: str, root: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONPATH": str(root)}
+        if OMP_SET_HERE:  # compare.py gives each side its share of the cores (parity/runner.py)
+            del env["OMP_NUM_THREADS"]
         cmd = [sys.executable, "compare.py", *args]
         return subprocess.run(
             cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
