@@ -357,6 +357,8 @@ def test_the_python_api_raises_a_usage_error_and_keeps_nothing(tmp_path, monkeyp
 
     monkeypatch.chdir(ROOT)
     out = tmp_path / "pair"
-    with pytest.raises(PairUsageError, match="keras: no_such_module:build: cannot import no_such_module"):
+    with pytest.raises(
+        PairUsageError, match="keras: no_such_module:build: cannot import no_such_module"
+    ):
         compare_pair("no_such_module:build", "examples.pairs.project:torch_mlp", out=str(out))
     assert not any(out.iterdir())
