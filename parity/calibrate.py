@@ -46,10 +46,11 @@ from parity.tolerances import (
     CONFIGURATIONS,
     CURVES,
     Tolerances,
+    calibration_name,
     configuration_spec,
 )
 from shared.results import SIDES, Result, write_json
-from shared.spec import CALIBRATED_MODES
+from shared.spec import CALIBRATED_MODES, spec_from_dict
 
 FALSE_ALARM_RATE = 0.001  # family-wise, per run: one untouched run in 1,000 may fail a curve check
 CALIBRATION_SEEDS = list(range(100, 120))
@@ -217,13 +218,13 @@ def judge_held_out(results: dict[str, list[Result]], tol: Tolerances) -> dict:
     }
 
 
-def record_control(
-    path: Path, name: str, run_dir: Path, what: str, config: str, commit: str
-) -> None:
-    """Keep a finished compare.py run of a one-sided slip in the calibration file: its two results
-    and command. tests/test_verdict.py judges it again under every new calibration, and the curve
-    checks must still fail it (a calibration wide enough to pass it would have lost its point)."""
+def record_control(path: Path, name: str, run_dir: Path, what: str, commit: str) -> None:
+    """Keep a finished compare.py run of a one-sided slip in the calibration file: its two results,
+    its command and the configuration that judged it (its spec's, not --quick's or --kind's).
+    tests/test_verdict.py judges it again under every new calibration, and the curve checks must
+    still fail it (a calibration wide enough to pass it would have lost its point)."""
     run = json.loads((run_dir / "spec.json").read_text())
+    config = calibration_name(spec_from_dict(run["spec"]), path)
     doc = json.loads(path.read_text())
     doc.setdefault("controls", {})[name] = {
         "what": what,
@@ -320,9 +321,7 @@ def main(argv=None) -> int:
     config = configuration(args.quick, args.kind)
     if args.control:
         commit = args.commit or git("rev-parse", "HEAD")
-        record_control(
-            Path(args.out), args.control[0], Path(args.control[1]), args.what, config, commit
-        )
+        record_control(Path(args.out), args.control[0], Path(args.control[1]), args.what, commit)
         return 0
     if len(args.seeds) < 2 or len(set(args.seeds)) != len(args.seeds):
         parser.error("a spread needs at least two different seeds")

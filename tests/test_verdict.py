@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity.calibrate import allowed_margin, tails
+from parity.calibrate import allowed_margin, main, tails
 from parity.checks import Check, parity_checks, verdict
 from parity.tolerances import CHECKED, configuration_spec, tolerances
 from shared.results import Result, Scores, epoch_row, new_result
@@ -23,7 +23,7 @@ CALIBRATION = Path(__file__).resolve().parents[1] / "parity" / "calibration.json
 CONFIGS = ("default", "quick", "cnn", "quick-cnn")
 # the seeds each configuration was calibrated on, and held out, at least: the convolutional model's
 # on fewer (python -m parity.calibrate [--quick] --kind cnn, docs/tolerances.md)
-SEEDS = {"default": (20, 20), "quick": (20, 20), "cnn": (8, 4), "quick-cnn": (12, 8)}
+SEEDS = {"default": (20, 20), "quick": (20, 20), "cnn": (12, 4), "quick-cnn": (12, 8)}
 
 FINISHED = ("keras trained to the end", "torch trained to the end")
 FLOORS = ("keras test accuracy >= minimum", "torch test accuracy >= minimum")
@@ -478,6 +478,25 @@ def test_the_curve_checks_alone_still_fail_each_recorded_one_sided_slip(name):
     failed = [c for c in curves if not c.passed]
     assert failed, [(c.name, c.margin, c.allowed) for c in curves]
     assert max(c.margin / c.allowed for c in failed) > 1.5  # by a wide distance
+
+
+def test_a_control_is_kept_with_the_configuration_its_run_is_judged_by(tmp_path):
+    """python -m parity.calibrate --control NAME RUN_DIR: the configuration comes from the run's spec
+    (a convolutional --quick run is quick-cnn's), whatever --quick and --kind say."""
+    control = calibration()["controls"]["cnn-torch-lr3"]
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = configuration_spec("quick-cnn")
+    (run / "spec.json").write_text(
+        json.dumps({"spec": spec.to_dict(), "mode": control["mode"], "command": "compare.py"})
+    )
+    for side in ("keras", "torch"):
+        (run / f"{side}.json").write_text(json.dumps(control[side]))
+    path = tmp_path / "calibration.json"
+    path.write_text(CALIBRATION.read_text())
+    assert main(["--control", "again", str(run), "--out", str(path), "--commit", "0" * 40]) == 0
+    kept = json.loads(path.read_text())["controls"]["again"]
+    assert kept["config"] == "quick-cnn" and kept["torch"] == control["torch"]
 
 
 def test_the_tails_are_measured_heavier_only_when_they_are():
